@@ -1,10 +1,15 @@
+using System.CommandLine;
+using T2VTurbo.Cli.Commands;
+
 namespace T2VTurbo.Cli;
 
 public static class Program
 {
     public static int Main(string[] args)
     {
-        Console.WriteLine("t2v-turbo");
-        return 0;
+        var root = new RootCommand("T2VTurbo.NET: fast text-to-video generation (T2V-Turbo / VideoCrafter2) on TorchSharp.");
+        root.Subcommands.Add(InfoCommand.Create());
+        root.Subcommands.Add(ConvertCommand.Create());
+        return root.Parse(args).Invoke();
     }
 }

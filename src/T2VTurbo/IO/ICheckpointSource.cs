@@ -11,6 +11,8 @@ public interface ICheckpointSource : IDisposable
     IEnumerable<string> Keys { get; }
     bool Contains(string key);
     long[] Shape(string key);
+    /// <summary>The dtype the tensor is stored in.</summary>
+    ScalarType DType(string key);
     /// <summary>Reads one tensor, converted to <paramref name="dtype"/> (floating tensors only) on <paramref name="device"/>.
     /// The caller owns the result.</summary>
     Tensor Load(string key, ScalarType? dtype = null, Device? device = null);
@@ -29,6 +31,7 @@ public sealed class TensorDictSource : ICheckpointSource
     public IEnumerable<string> Keys => tensors.Keys;
     public bool Contains(string key) => tensors.ContainsKey(key);
     public long[] Shape(string key) => tensors[key].shape;
+    public ScalarType DType(string key) => tensors[key].dtype;
     public Tensor Load(string key, ScalarType? dtype = null, Device? device = null)
     {
         var t = tensors[key];

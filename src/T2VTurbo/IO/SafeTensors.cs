@@ -74,6 +74,7 @@ public sealed class SafeTensorsFile : ICheckpointSource
 
     public bool Contains(string key) => entries.ContainsKey(key);
     public long[] Shape(string key) => Info(key).Shape;
+    public ScalarType DType(string key) => Info(key).ScalarType;
 
     public SafeTensorInfo Info(string key) =>
         entries.TryGetValue(key, out var i) ? i : throw new KeyNotFoundException($"{Path}: no tensor named '{key}'");
@@ -131,12 +132,34 @@ public static class SafeTensors
 
     internal static string ShapeString(IEnumerable<long> shape) => "[" + string.Join(",", shape) + "]";
 
-    /// <summary>Writes tensors (any device/dtype; converted to <paramref name="dtype"/> if given) to a safetensors file,
-    /// atomically: a temporary file in the same folder is renamed over the target only when complete.</summary>
-    public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors,
+    /// <summary>Writes tensors (any device/dtype; floating ones converted to <paramref name="dtype"/> if given) to a
+    /// safetensors file, atomically: a temporary file in the same folder is renamed over the target only when complete.</summary>
+    public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors,
         IReadOnlyDictionary<string, string>? metadata = null, ScalarType? dtype = null)
     {
-        var list = tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
+        var specs = tensors.Select(kv => new TensorSpec(kv.Key, Target(kv.Value.dtype, dtype), kv.Value.shape)).ToList();
+        Save(path, specs, name => tensors[name].alias(), metadata);
+    }
+
+    /// <summary>Streams every tensor of <paramref name="source"/> into a safetensors file, one tensor in memory at a time.</summary>
+    public static void Save(string path, ICheckpointSource source, IReadOnlyDictionary<string, string>? metadata = null,
+        ScalarType? dtype = null, Action<string>? onTensor = null)
+    {
+        var specs = source.Keys.Select(k => new TensorSpec(k, Target(source.DType(k), dtype), source.Shape(k))).ToList();
+        Save(path, specs, name => { onTensor?.Invoke(name); return source.Load(name); }, metadata);
+    }
+
+    public sealed record TensorSpec(string Name, ScalarType DType, long[] Shape);
+
+    private static ScalarType Target(ScalarType stored, ScalarType? wanted) =>
+        wanted is { } w && stored is ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float64 ? w : stored;
+
+    /// <summary>Core writer: the header is built from <paramref name="specs"/>, then each tensor is fetched (and disposed)
+    /// in header order.</summary>
+    public static void Save(string path, IReadOnlyList<TensorSpec> specs, Func<string, Tensor> fetch,
+        IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var ordered = specs.OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
         var header = new JsonObject();
         if (metadata is { Count: > 0 })
         {
@@ -145,16 +168,13 @@ public static class SafeTensors
             header["__metadata__"] = m;
         }
         long offset = 0;
-        var types = new List<ScalarType>();
-        foreach (var (name, t) in list)
+        foreach (var s in ordered)
         {
-            var st = dtype is { } d && t.is_floating_point() ? d : t.dtype;
-            types.Add(st);
-            long n = t.numel() * st.ElementSize();
-            header[name] = new JsonObject
+            long n = s.Shape.Aggregate(1L, (a, b) => a * b) * s.DType.ElementSize();
+            header[s.Name] = new JsonObject
             {
-                ["dtype"] = ToName(st),
-                ["shape"] = new JsonArray(t.shape.Select(s => (JsonNode)s).ToArray()),
+                ["dtype"] = ToName(s.DType),
+                ["shape"] = new JsonArray(s.Shape.Select(x => (JsonNode)x).ToArray()),
                 ["data_offsets"] = new JsonArray(offset, offset + n),
             };
             offset += n;
@@ -169,10 +189,13 @@ public static class SafeTensors
         {
             fs.Write(BitConverter.GetBytes((long)headerBytes.Length));
             fs.Write(headerBytes);
-            for (int i = 0; i < list.Count; i++)
+            foreach (var s in ordered)
             {
                 using var scope = torch.NewDisposeScope();
-                var cpu = list[i].Value.detach().to(types[i]).cpu().contiguous();
+                var t = fetch(s.Name);
+                if (!t.shape.SequenceEqual(s.Shape))
+                    throw new InvalidOperationException($"tensor '{s.Name}' has shape {ShapeString(t.shape)}, header says {ShapeString(s.Shape)}");
+                var cpu = t.detach().to(s.DType).cpu().contiguous();
                 TensorBytes.WriteFrom(cpu, fs);
             }
         });

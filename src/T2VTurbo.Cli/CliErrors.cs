@@ -1,0 +1,23 @@
+using Spectre.Console;
+
+namespace T2VTurbo.Cli;
+
+/// <summary>Turns the library's exceptions into one clear line on stderr and exit code 1, instead of a stack trace.</summary>
+public static class CliErrors
+{
+    public static int Run(Action action)
+    {
+        try
+        {
+            action();
+            return 0;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or NotSupportedException
+                                       or KeyNotFoundException or InvalidOperationException or UnauthorizedAccessException)
+        {
+            AnsiConsole.Console.Profile.Out.Writer.Flush();
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+}

@@ -1,0 +1,43 @@
+using T2VTurbo.IO;
+using T2VTurbo.Tests.Support;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace T2VTurbo.Tests;
+
+public class CliConvertInfoTests
+{
+    [Fact]
+    public void Convert_writes_bf16_safetensors_with_the_same_keys()
+    {
+        using var f = Fixture.Load("vae");
+        var src = f.File("weights.safetensors");
+        var dst = Path.Combine(Path.GetTempPath(), $"conv-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            Assert.Equal(0, Cli.Program.Main(new[] { "convert", src, dst, "--dtype", "bf16" }));
+            using var a = new SafeTensorsFile(src);
+            using var b = new SafeTensorsFile(dst);
+            Assert.Equal(a.Keys.OrderBy(k => k), b.Keys.OrderBy(k => k));
+            foreach (var k in a.Keys)
+            {
+                Assert.Equal("BF16", b.Info(k).DType);
+                using var x = a.Load(k);
+                using var y = b.Load(k, ScalarType.Float32);
+                Assert.True(x.allclose(y, rtol: 1e-2, atol: 1e-2), k);
+            }
+        }
+        finally { File.Delete(dst); }
+    }
+
+    [Fact]
+    public void Info_recognises_a_vae_and_missing_files_fail_clearly()
+    {
+        using var f = Fixture.Load("vae");
+        var info = CheckpointInfo.Read(f.File("weights.safetensors"));
+        Assert.Contains("autoencoder", info.Kind);
+        Assert.Equal(0, Cli.Program.Main(new[] { "info", f.File("weights.safetensors") }));
+        Assert.Equal(1, Cli.Program.Main(new[] { "info", "/nonexistent/model.ckpt" }));
+    }
+}
