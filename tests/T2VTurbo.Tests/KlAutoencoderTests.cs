@@ -123,6 +123,27 @@ public class KlAutoencoderTests
         Fixture.AssertClose(y, f.In("video_decoded"), $"vae/video_decoded (frameChunk {frameChunk?.ToString() ?? "all"})", Tol);
     }
 
+    /// <summary>decode_first_stage_2DAE semantics (a loop over frames of z[:, :, i] / scale_factor) for a batch of 2, an
+    /// odd frame count and a non-square latent, chunked and not.</summary>
+    [Fact]
+    public void DecodeVideo_equals_per_frame_decode_for_odd_frames_and_non_square_latents()
+    {
+        using var f = Fixture.Load("vae");
+        using var vae = LoadVae(f);
+        using var _ = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var gen = new Generator(1234);
+        long b = 2, t = 3, h = 5, w = 7;
+        var latent = torch.randn(new long[] { b, vae.Config.embed_dim, t, h, w }, generator: gen);
+        var perFrame = torch.stack(Enumerable.Range(0, (int)t)
+            .Select(i => vae.Decode(latent.select(2, i) * (1.0 / vae.ScaleFactor))), 2);           // [B, 3, T, H, W]
+        long f8 = vae.Config.DownFactor;
+        Assert.Equal(new[] { b, vae.Config.out_ch, t, h * f8, w * f8 }, perFrame.shape);
+        // Batched frames may differ from one-at-a-time decoding by float rounding only (vae_ms README: 6.7e-6).
+        Fixture.AssertClose(vae.DecodeVideo(latent), perFrame, "vae/decode_video_vs_per_frame", 1e-5);
+        Fixture.AssertClose(vae.DecodeVideo(latent, frameChunk: 4), perFrame, "vae/decode_video_vs_per_frame (frameChunk 4)", 1e-5);
+    }
+
     /// <summary>No video-encode tensors in the fixture: the N fixture images become one video of N frames, whose
     /// latent must be scale_factor · (the reference's per-image posterior sample / mean), frame for frame.</summary>
     [Theory]

@@ -18,7 +18,6 @@ public sealed record OpenClipTextConfig
     public string layer { get; init; } = "penultimate";
     public double layer_norm_eps { get; init; } = 1e-5;
 
-    public int HeadDim => width / heads;
     public int MlpWidth => (int)(width * mlp_ratio);
 
     /// <summary>Blocks skipped at the end (FrozenOpenCLIPEmbedder.layer_idx): 0 for "last", 1 for "penultimate".</summary>
