@@ -68,7 +68,7 @@ public sealed class KlAutoencoder : nn.Module<Tensor, Tensor>
         using var scope = torch.NewDisposeScope();
         var (b, t) = (latent.shape[0], latent.shape[2]);
         var z = FoldFrames(latent * (1.0 / Config.scale_factor));                  // [B·T, C, h, w]
-        var frames = MapChunks(z, frameChunk, (chunk, _) => Decode(chunk));                             // [B·T, 3, H, W]
+        var frames = MapChunks(z, frameChunk, (chunk, _) => Decode(chunk));        // [B·T, 3, H, W]
         return UnfoldFrames(frames, b, t).MoveToOuterDisposeScope();              // [B, 3, T, H, W]
     }
 
