@@ -1,0 +1,9 @@
+namespace T2VTurbo.Pipelines;
+
+/// <summary>The weight files a pipeline is assembled from (spec §3.1).</summary>
+/// <param name="Model">VideoCrafter2 model.ckpt, the merged T2V-Turbo checkpoint, or a safetensors copy: the keys
+/// model.diffusion_model.* (UNet), first_stage_model.* (VAE), cond_stage_model.* (text encoder).</param>
+/// <param name="Lora">T2V-Turbo LoRA: the official unet_lora.pt list, or named safetensors; merged at load.</param>
+/// <param name="Unet">A bare UNet state dict replacing the model's UNet (v2 unet_mg.pt / unet_no_mg.pt).</param>
+/// <param name="Config">Architecture JSON (reference yaml names); null = VideoCrafter2.</param>
+public sealed record ModelFiles(string Model, string? Lora = null, string? Unet = null, string? Config = null);
