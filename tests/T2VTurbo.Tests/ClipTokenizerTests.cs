@@ -181,6 +181,37 @@ public class ClipTokenizerTests(ITestOutputHelper output)
         Assert.Equal(new[] { tok.StartOfTextId, ids[1], ids[2], ids[3], tok.EndOfTextId }, shortContext.Encode(longText));
     }
 
+    // Expected values printed by CPython 3.11's html.unescape (open_clip runs it twice after ftfy).
+    [Theory]
+    [InlineData("&amp", "&")]
+    [InlineData("&ampx", "&x")]
+    [InlineData("&eacutex;", "\u00E9x;")]
+    [InlineData("&#128;", "\u20AC")]
+    [InlineData("&#0;", "\uFFFD")]
+    [InlineData("&#xD800;", "\uFFFD")]
+    [InlineData("&#99999999999999999999;", "\uFFFD")]
+    [InlineData("&#xFFFE;", "")]
+    [InlineData("&notit;", "\u00ACit;")]
+    [InlineData("AT&T", "AT&T")]
+    [InlineData("&Eacute", "\u00C9")]
+    [InlineData("&EACUTE;", "&EACUTE;")]
+    [InlineData("a &amp;amp; b", "a &amp; b")]
+    [InlineData("&copy2024", "\u00A92024")]
+    [InlineData("&#x1F600;", "\U0001F600")]
+    public void Html_unescape_follows_python(string input, string expected) =>
+        Assert.Equal(expected, HtmlEntities.PythonUnescape(input));
+
+    // Expected values printed by CPython 3.11's str.lower (full mapping of U+0130, Final_Sigma rule).
+    [Theory]
+    [InlineData("\u039F\u0394\u039F\u03A3", "\u03BF\u03B4\u03BF\u03C2")]
+    [InlineData("\u03A3", "\u03C3")]
+    [InlineData("A\u03A3'A", "a\u03C3'a")]
+    [InlineData("\u0130stanbul", "i\u0307stanbul")]
+    [InlineData("\u0391\u03A3 \u0392\u03A3", "\u03B1\u03C2 \u03B2\u03C2")]
+    [InlineData("A\u03A3\u0301", "a\u03C2\u0301")]
+    public void Lower_case_follows_python(string input, string expected) =>
+        Assert.Equal(expected, TextCleaner.PythonLower(input));
+
     private static void WriteGz(string path, string text)
     {
         using var file = File.Create(path);

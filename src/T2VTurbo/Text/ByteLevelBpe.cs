@@ -20,6 +20,10 @@ public sealed class ByteLevelBpe
     private readonly Dictionary<string, int> vocab;
     private readonly Dictionary<(string, string), int> ranks;
     private readonly ConcurrentDictionary<string, int[]> cache = new(StringComparer.Ordinal);
+    private int cachedWords;
+
+    /// <summary>The word cache is emptied when it grows past this many entries (long training runs see endless words).</summary>
+    public const int MaxCachedWords = 200_000;
 
     /// <summary>GPT-2 bytes_to_unicode: printable Latin-1 bytes map to themselves, the other 68 bytes to U+0100 onwards
     /// (in byte order). Index = byte value.</summary>
@@ -41,10 +45,18 @@ public sealed class ByteLevelBpe
     public int? IdOf(string token) => vocab.TryGetValue(token, out var id) ? id : null;
 
     /// <summary>Ids of one pre-tokenized piece (its UTF-8 bytes as byte characters, then BPE).</summary>
-    public int[] EncodePiece(string piece)
+    public IReadOnlyList<int> EncodePiece(string piece)
     {
         var byteWord = ToByteChars(piece);
-        return cache.GetOrAdd(byteWord, MergeAndLookUp);
+        if (cache.TryGetValue(byteWord, out var ids)) return ids;
+        ids = MergeAndLookUp(byteWord);
+        if (Interlocked.Increment(ref cachedWords) > MaxCachedWords)
+        {
+            cache.Clear();
+            Interlocked.Exchange(ref cachedWords, 0);
+        }
+        cache[byteWord] = ids;
+        return ids;
     }
 
     /// <summary>The UTF-8 bytes of <paramref name="text"/> spelled as GPT-2 byte characters.</summary>

@@ -44,10 +44,10 @@ public static class TextCleaner
         return text[start..end];
     }
 
-    /// <summary>Python's <c>str.isspace</c> (also what <c>\s</c> matches): Unicode separators, the C0 separators
-    /// \t \n \v \f \r and U+001C..U+001F, and NEXT LINE.</summary>
     public static bool IsPythonWhitespace(char c) => !char.IsSurrogate(c) && IsPythonWhitespace(new Rune(c));
 
+    /// <summary>Python's <c>str.isspace</c> (also what <c>\s</c> matches): Unicode separators, the C0 separators
+    /// \t \n \v \f \r and U+001C..U+001F, and NEXT LINE (checked against CPython 3.11 over all code points).</summary>
     public static bool IsPythonWhitespace(Rune r)
     {
         int c = r.Value;
