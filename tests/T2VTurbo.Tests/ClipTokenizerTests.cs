@@ -212,6 +212,18 @@ public class ClipTokenizerTests(ITestOutputHelper output)
     public void Lower_case_follows_python(string input, string expected) =>
         Assert.Equal(expected, TextCleaner.PythonLower(input));
 
+    [Fact]
+    public void Decode_inverts_encode_up_to_cleaning_and_word_ends()
+    {
+        var tok = ClipTokenizer.Default;
+        foreach (var text in new[] { "a photo of a cat", "Zürich Straße, 東京タワー 😀!", "don't 1080p" })
+        {
+            var decoded = tok.Decode(tok.EncodeTokens(text));
+            Assert.Equal(string.Join("", ClipPreTokenizer.Split(tok.Clean(text), []).Select(p => p + " ")), decoded);
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => tok.Decode([tok.VocabSize]));
+    }
+
     private static void WriteGz(string path, string text)
     {
         using var file = File.Create(path);

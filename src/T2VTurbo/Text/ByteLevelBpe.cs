@@ -41,6 +41,39 @@ public sealed class ByteLevelBpe
         this.ranks = ranks;
     }
 
+    private string[]? tokensById;
+
+    /// <summary>The vocabulary entry of an id (byte characters, possibly ending in &lt;/w&gt;).</summary>
+    public string TokenOf(int id)
+    {
+        tokensById ??= BuildTokensById();
+        if (id < 0 || id >= tokensById.Length || tokensById[id] == null)
+            throw new ArgumentOutOfRangeException(nameof(id), $"token id {id} is not in the vocabulary (0..{tokensById.Length - 1})");
+        return tokensById[id];
+    }
+
+    private string[] BuildTokensById()
+    {
+        var byId = new string[vocab.Values.Max() + 1];
+        foreach (var (token, id) in vocab) byId[id] = token;
+        return byId;
+    }
+
+    /// <summary>Byte characters back to bytes; characters outside the byte alphabet (special token names) as UTF-8.</summary>
+    public static byte[] FromByteChars(string byteChars)
+    {
+        var bytes = new List<byte>(byteChars.Length);
+        foreach (var c in byteChars)
+        {
+            if (ByteOfChar.TryGetValue(c, out var b)) bytes.Add(b);
+            else bytes.AddRange(Encoding.UTF8.GetBytes(c.ToString()));
+        }
+        return bytes.ToArray();
+    }
+
+    private static readonly Dictionary<char, byte> ByteOfChar =
+        Enumerable.Range(0, 256).ToDictionary(b => ByteChars[b][0], b => (byte)b);
+
     /// <summary>Token -> id of the vocabulary, or null when absent.</summary>
     public int? IdOf(string token) => vocab.TryGetValue(token, out var id) ? id : null;
 

@@ -101,6 +101,14 @@ public sealed class ClipTokenizer
         return row;
     }
 
+    /// <summary>open_clip's <c>decode</c>: the tokens' bytes as UTF-8 (invalid sequences become U+FFFD), each
+    /// end-of-word marker a space. Special and padding ids are decoded like any other id, so strip them first.</summary>
+    public string Decode(IEnumerable<long> ids)
+    {
+        var byteChars = string.Concat(ids.Select(id => bpe.TokenOf(checked((int)id))));
+        return System.Text.Encoding.UTF8.GetString(ByteLevelBpe.FromByteChars(byteChars)).Replace(ByteLevelBpe.EndOfWord, " ");
+    }
+
     /// <summary>int64 [N, ContextLength] ids of the prompts.</summary>
     public Tensor Tokenize(IReadOnlyList<string> texts)
     {
