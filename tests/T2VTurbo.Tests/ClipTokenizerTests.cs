@@ -25,7 +25,14 @@ public class ClipTokenizerTests(ITestOutputHelper output)
 
     private static long[] Ids(JsonNode node) => node.AsArray().Select(x => x!.GetValue<long>()).ToArray();
 
-    private static ClipTokenizer OpenClipFromGz() => ClipTokenizer.FromBpeGz(FixtureFile("clip_tokenizer", "bpe_simple_vocab_16e6.txt.gz"));
+    /// <summary>open_clip behaviour with the fixture's context length.</summary>
+    private static ClipTokenizer OpenClipFromGz()
+    {
+        using var f = Fixture.Load("clip_tokenizer");
+        var contextLength = f.Config["context_length"]!.GetValue<int>();
+        return ClipTokenizer.FromBpeGz(FixtureFile("clip_tokenizer", "bpe_simple_vocab_16e6.txt.gz"),
+                                       ClipTokenizerOptions.OpenClip with { ContextLength = contextLength });
+    }
 
     /// <summary>Counts exact rows; fails naming the first prompt that differs and where.</summary>
     private void AssertAllExact(IEnumerable<(string Text, long[] Expected)> cases, Func<string, long[]> encode, string label)
@@ -52,7 +59,8 @@ public class ClipTokenizerTests(ITestOutputHelper output)
     public void OpenClip_ids_match_every_case()
     {
         var tok = OpenClipFromGz();
-        var config = Fixture.Load("clip_tokenizer").Config;
+        using var f = Fixture.Load("clip_tokenizer");
+        var config = f.Config;
         Assert.Equal(config["context_length"]!.GetValue<int>(), tok.ContextLength);
         Assert.Equal(config["sot_token_id"]!.GetValue<long>(), tok.StartOfTextId);
         Assert.Equal(config["eot_token_id"]!.GetValue<long>(), tok.EndOfTextId);
@@ -86,18 +94,19 @@ public class ClipTokenizerTests(ITestOutputHelper output)
     [Fact]
     public void Vocab_json_and_merges_give_the_same_ids_as_the_gz_and_the_embedded_default()
     {
-        var fromFiles = ClipTokenizer.FromFiles(FixtureFile("clip_tokenizer", "vocab.json"), FixtureFile("clip_tokenizer", "merges.txt"));
         var fromGz = OpenClipFromGz();
+        var fromFiles = ClipTokenizer.FromFiles(FixtureFile("clip_tokenizer", "vocab.json"), FixtureFile("clip_tokenizer", "merges.txt"), fromGz.Options);
+        var embedded = ClipTokenizer.FromEmbedded(fromGz.Options);
         Assert.Equal(fromGz.VocabSize, fromFiles.VocabSize);
         var texts = Cases("clip_tokenizer", "cases.json").Select(c => c!["text"]!.GetValue<string>()).ToList();
         foreach (var text in texts)
         {
             var expected = fromGz.Encode(text);
             Assert.True(expected.SequenceEqual(fromFiles.Encode(text)), $"vocab.json+merges.txt differ from the .gz for {JsonValue.Create(text)!.ToJsonString()}");
-            Assert.True(expected.SequenceEqual(ClipTokenizer.Default.Encode(text)), $"embedded default differs from the .gz for {JsonValue.Create(text)!.ToJsonString()}");
+            Assert.True(expected.SequenceEqual(embedded.Encode(text)), $"embedded default differs from the .gz for {JsonValue.Create(text)!.ToJsonString()}");
         }
 
-        using var batch = ClipTokenizer.Default.Tokenize(texts);
+        using var batch = embedded.Tokenize(texts);
         Assert.Equal(ScalarType.Int64, batch.dtype);
         Assert.Equal(new long[] { texts.Count, fromGz.ContextLength }, batch.shape);
         var row = batch[texts.Count - 1].data<long>().ToArray();
@@ -107,13 +116,14 @@ public class ClipTokenizerTests(ITestOutputHelper output)
     [Fact]
     public void HuggingFace_ids_match_every_text_ms_case()
     {
+        using var f = Fixture.Load("text_ms");
+        var maxLength = f.Config["tokenizer_config_json"]?["model_max_length"]?.GetValue<int>() ?? ClipTokenizerOptions.HuggingFace.ContextLength;
         var tok = ClipTokenizer.FromFiles(FixtureFile("clip_tokenizer", "vocab.json"), FixtureFile("clip_tokenizer", "merges.txt"),
-                                          ClipTokenizerOptions.HuggingFace);
+                                          ClipTokenizerOptions.HuggingFace with { ContextLength = maxLength });
         var cases = Cases("text_ms", "tokenizer_cases.json").Select(c => (c!["text"]!.GetValue<string>(), Ids(c["hf_ids"]!))).ToList();
         AssertAllExact(cases, tok.Encode, "text_ms/hf_ids");
 
         // The same rows as the fixture's io tensor.
-        using var f = Fixture.Load("text_ms");
         using var expected = f.In("token_ids_all");
         using var actual = tok.Tokenize(cases.Select(c => c.Item1).ToList());
         Assert.True(actual.shape.SequenceEqual(expected.shape), $"token_ids_all shape [{string.Join(",", actual.shape)}] != [{string.Join(",", expected.shape)}]");
