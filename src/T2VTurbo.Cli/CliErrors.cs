@@ -12,6 +12,17 @@ public static class CliErrors
             action();
             return 0;
         }
+        catch (Exception e) when (e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase))
+        {
+            Console.Error.WriteLine($"error: out of memory ({FirstLine(e.Message)}). Try --dtype bf16, a smaller --frame-chunk, " +
+                                    "fewer --frames or --num-videos, or a smaller --height/--width.");
+            return 1;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("cancelled");
+            return 130;
+        }
         catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or NotSupportedException
                                        or KeyNotFoundException or InvalidOperationException or UnauthorizedAccessException)
         {
@@ -20,4 +31,6 @@ public static class CliErrors
             return 1;
         }
     }
+
+    private static string FirstLine(string s) => s.Split('\n')[0].Trim();
 }

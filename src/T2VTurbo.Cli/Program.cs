@@ -8,6 +8,7 @@ public static class Program
     public static int Main(string[] args)
     {
         var root = new RootCommand("T2VTurbo.NET: fast text-to-video generation (T2V-Turbo / VideoCrafter2) on TorchSharp.");
+        root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(ConvertCommand.Create());
         return root.Parse(args).Invoke();

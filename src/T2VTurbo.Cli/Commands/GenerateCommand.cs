@@ -1,0 +1,160 @@
+using System.CommandLine;
+using Spectre.Console;
+using T2VTurbo.IO;
+using T2VTurbo.Pipelines;
+using T2VTurbo.Video;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace T2VTurbo.Cli.Commands;
+
+/// <summary>`t2v-turbo generate "prompt" --model model.ckpt [--lora unet_lora.pt | --unet unet_mg.pt] …`</summary>
+public static class GenerateCommand
+{
+    public static Command Create()
+    {
+        var prompt = new Argument<string?>("prompt") { Description = "what the video shows", Arity = ArgumentArity.ZeroOrOne };
+        var model = new Option<FileInfo?>("--model") { Description = "VideoCrafter2 model.ckpt, the merged T2V-Turbo checkpoint, or a safetensors copy" };
+        var lora = new Option<FileInfo?>("--lora") { Description = "T2V-Turbo LoRA (unet_lora.pt or .safetensors), merged at load" };
+        var unet = new Option<FileInfo?>("--unet") { Description = "bare UNet weights replacing the model's UNet (v2 unet_mg.pt)" };
+        var config = new Option<FileInfo?>("--config") { Description = "architecture JSON (reference yaml names) for models of another size" };
+        var mode = new Option<string>("--mode") { Description = "turbo | turbo-v2 | teacher", DefaultValueFactory = _ => "turbo" };
+        var steps = new Option<int?>("--steps") { Description = "sampling steps (default: 4 turbo, 16 turbo-v2, 50 teacher)" };
+        var guidance = new Option<double?>("--guidance") { Description = "guidance scale w (default: 7.5; teacher CFG 12)" };
+        var frames = new Option<int>("--frames") { Description = "frames per video", DefaultValueFactory = _ => 16 };
+        var fps = new Option<int?>("--fps") { Description = "frame rate for conditioning and output (default: 16; turbo-v2 8)" };
+        var height = new Option<int>("--height") { Description = "height in pixels (multiple of 8)", DefaultValueFactory = _ => 320 };
+        var width = new Option<int>("--width") { Description = "width in pixels (multiple of 8)", DefaultValueFactory = _ => 512 };
+        var seed = new Option<long?>("--seed") { Description = "random seed (default: random, printed)" };
+        var numVideos = new Option<int>("--num-videos") { Description = "videos per prompt", DefaultValueFactory = _ => 1 };
+        var prompts = new Option<FileInfo?>("--prompts") { Description = "file with one prompt per line" };
+        var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
+        var dtype = new Option<string?>("--dtype") { Description = "fp32 | bf16 | fp16 (default: fp32 on cpu, bf16 on cuda)" };
+        var output = new Option<string?>("--output") { Description = "output .mp4, .gif, .webp, or a folder for PNG frames (default: outputs/<prompt>-<seed>.mp4)" };
+        var crf = new Option<int>("--crf") { Description = "H.264 quality for MP4 (lower is better)", DefaultValueFactory = _ => 10 };
+        var originSteps = new Option<int?>("--origin-steps") { Description = "consistency discretisation (default: 50 turbo, 200 turbo-v2)" };
+        var motion = new Option<double>("--motion-strength") { Description = "turbo-v2 motion guidance λ", DefaultValueFactory = _ => 0.05 };
+        var percentage = new Option<double>("--motion-percentage") { Description = "turbo-v2 share of high-noise steps with motion guidance", DefaultValueFactory = _ => 0.5 };
+        var frameChunk = new Option<int>("--frame-chunk") { Description = "frames per VAE decoder call (lower uses less memory)", DefaultValueFactory = _ => 4 };
+
+        var cmd = new Command("generate", "Generate videos from text with T2V-Turbo (4-8 steps) or the VideoCrafter2 teacher.")
+        {
+            prompt, model, lora, unet, config, mode, steps, guidance, frames, fps, height, width, seed, numVideos, prompts,
+            device, dtype, output, crf, originSteps, motion, percentage, frameChunk,
+        };
+        cmd.SetAction(parse => CliErrors.Run(() =>
+        {
+            var texts = new List<string>();
+            if (parse.GetValue(prompt) is { Length: > 0 } p) texts.Add(p);
+            if (parse.GetValue(prompts) is { } pf)
+            {
+                if (!pf.Exists) throw new FileNotFoundException($"prompts file not found: {pf.FullName}");
+                texts.AddRange(File.ReadAllLines(pf.FullName).Select(l => l.Trim()).Where(l => l.Length > 0));
+            }
+            if (texts.Count == 0) throw new ArgumentException("give a prompt, or --prompts FILE with one prompt per line");
+            var modelFile = parse.GetValue(model) ?? throw new ArgumentException(
+                "--model is required: VideoCrafter2 model.ckpt (with --lora unet_lora.pt or --unet unet_mg.pt) or a merged T2V-Turbo checkpoint");
+            if (parse.GetValue(lora) is not null && parse.GetValue(unet) is not null)
+                throw new ArgumentException("--lora and --unet exclude each other: a LoRA is merged into VideoCrafter2's UNet, --unet replaces it");
+            var genMode = ParseMode(parse.GetValue(mode)!);
+            var dev = ParseDevice(parse.GetValue(device)!);
+            var dt = CheckpointInfo.ParseDType(parse.GetValue(dtype)) ?? (dev.type == DeviceType.CUDA ? ScalarType.BFloat16 : ScalarType.Float32);
+            var options = new GenerateOptions
+            {
+                Mode = genMode, Steps = parse.GetValue(steps), Guidance = parse.GetValue(guidance), Frames = parse.GetValue(frames),
+                Fps = parse.GetValue(fps), Height = parse.GetValue(height), Width = parse.GetValue(width), Seed = parse.GetValue(seed),
+                VideosPerPrompt = parse.GetValue(numVideos), OriginSteps = parse.GetValue(originSteps),
+                MotionStrength = parse.GetValue(motion), MotionPercentage = parse.GetValue(percentage), DecodeFrameChunk = parse.GetValue(frameChunk),
+            };
+            options.Validate(8);
+            var files = new ModelFiles(modelFile.FullName, parse.GetValue(lora)?.FullName, parse.GetValue(unet)?.FullName, parse.GetValue(config)?.FullName);
+            Run(texts, files, options, dev, dt, parse.GetValue(output), parse.GetValue(crf));
+        }));
+        return cmd;
+    }
+
+    private static void Run(List<string> texts, ModelFiles files, GenerateOptions options, Device dev, ScalarType dt, string? output, int crf)
+    {
+        var total = System.Diagnostics.Stopwatch.StartNew();
+        TextToVideoPipeline? pipeline = null;
+        var warnings = new List<string>();
+        AnsiConsole.Status().Start("loading weights", ctx =>
+        {
+            pipeline = ModelLoader.Load(files, options.Mode, dev, dt, warnings.Add, stage => ctx.Status($"loading {stage}"));
+        });
+        double loadSeconds = total.Elapsed.TotalSeconds;
+        foreach (var w in warnings) AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(w)}");
+        using var pipe = pipeline!;
+        long seed = options.Seed ?? Random.Shared.NextInt64(0, int.MaxValue);
+        AnsiConsole.MarkupLine($"seed: [bold]{seed}[/]  mode: {options.Mode}  steps: {options.ResolvedSteps}  guidance: {options.ResolvedGuidance}  device: {dev}  dtype: {dt}");
+
+        GenerationResult? result = null;
+        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask("sampling", maxValue: options.ResolvedSteps);
+                result = pipe.Generate(texts, options with { Seed = seed, OnStep = (i, t, _) => task.Value = i + 1 });
+            });
+        using var res = result!;
+
+        var written = new List<string>();
+        AnsiConsole.Progress().Start(ctx =>
+        {
+            var task = ctx.AddTask("writing", maxValue: res.Prompts.Count);
+            var videos = VideoFrames.FromBatch(res.Videos);
+            for (int i = 0; i < videos.Count; i++)
+            {
+                string path = OutputPath(output, res.Prompts[i], seed, i, videos.Count);
+                var meta = new VideoMetadata(res.Prompts[i], seed, options.ResolvedSteps, options.ResolvedGuidance, pipe.ModelName, options.Mode.ToString());
+                VideoWriter.Write(path, videos[i], options.ResolvedFps, meta, crf);
+                written.Add(path);
+                task.Increment(1);
+            }
+        });
+        foreach (var w in written) AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(w)}[/]");
+        var t = res.Timings;
+        var table = new Table().Title("stage timings").AddColumns("stage", "seconds");
+        table.AddRow("load weights", $"{loadSeconds:F2}");
+        table.AddRow("text encoder", $"{t.TextEncoder:F3}");
+        table.AddRow($"sampling ({t.UnetCallCount} UNet calls, {t.PerUnetCall * 1000:F1} ms each)", $"{t.Sampling:F3}");
+        table.AddRow("VAE decode", $"{t.VaeDecode:F3}");
+        table.AddRow("per video (text + sampling + decode)", $"{t.Total / res.Prompts.Count:F3}");
+        table.AddRow("total", $"{total.Elapsed.TotalSeconds:F2}");
+        AnsiConsole.Write(table);
+    }
+
+    internal static string OutputPath(string? output, string prompt, long seed, int index, int count)
+    {
+        if (output is null)
+        {
+            var slug = new string(prompt.ToLowerInvariant().Select(c => char.IsLetterOrDigit(c) ? c : '_').ToArray()).Trim('_');
+            if (slug.Length > 60) slug = slug[..60];
+            output = Path.Combine("outputs", $"{(slug.Length > 0 ? slug : "video")}-{seed}.mp4");
+            return count == 1 ? output : Path.Combine("outputs", $"{Path.GetFileNameWithoutExtension(output)}-{index}.mp4");
+        }
+        if (count == 1) return output;
+        string ext = Path.GetExtension(output);
+        string stem = ext.Length == 0 ? output.TrimEnd('/') : output[..^ext.Length];
+        return $"{stem}_{index}{ext}";
+    }
+
+    internal static GenerationMode ParseMode(string s) => s.ToLowerInvariant() switch
+    {
+        "turbo" or "v1" => GenerationMode.Turbo,
+        "turbo-v2" or "v2" => GenerationMode.TurboV2,
+        "teacher" => GenerationMode.Teacher,
+        _ => throw new ArgumentException($"unknown --mode '{s}': use turbo, turbo-v2 or teacher"),
+    };
+
+    internal static Device ParseDevice(string s)
+    {
+        if (s == "cpu") return torch.CPU;
+        if (s.StartsWith("cuda", StringComparison.Ordinal))
+        {
+            if (!torch.cuda.is_available())
+                throw new ArgumentException($"--device {s} was asked for, but CUDA is not available to TorchSharp here (no GPU, or the CPU-only libtorch is loaded); use --device cpu");
+            return torch.device(s);
+        }
+        throw new ArgumentException($"unknown --device '{s}': use cpu, cuda or cuda:N");
+    }
+}
