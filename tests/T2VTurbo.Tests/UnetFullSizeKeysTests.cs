@@ -39,6 +39,29 @@ public class UnetFullSizeKeysTests
         AssertOnMetaOnly(unet);
         AssertSameKeys(expected, StateDictShapes(unet), "T2V-Turbo v2 student");
         Assert.Equal(reference["t2v_turbo_unet"]!["total_parameters"]!.GetValue<long>(), unet.parameters().Sum(p => p.numel()));
+
+    }
+
+    [Fact]
+    public void Real_layout_at_reduced_width_runs_and_keeps_the_checkpoint_key_names()
+    {
+        // libtorch has no meta kernel for convolution, so the full-size forward cannot run on META. The real layout
+        // (4 levels, 2 res blocks, attention at 1/1, 1/2, 1/4, init_attn, fps, w and motion inputs) at width 32 has
+        // the same key names and exercises every skip/upsample connection: 2 videos, 3 frames, 16x24 latents.
+        var cfg = UnetConfig.Turbo with { model_channels = 32, num_head_channels = 8, context_dim = 16 };
+        using var unet = new Unet3D(cfg);
+        unet.eval();
+        var expected = CheckpointUnetKeys().Select(k => k.Key).ToList();
+        int insertAt = expected.FindLastIndex(k => k.StartsWith("fps_embedding.", StringComparison.Ordinal)) + 1;
+        expected.InsertRange(insertAt, ["time_cond_proj.weight", "motion_cond_proj.weight", "combine_proj.weight"]);
+        AssertSameSequence(expected, unet.state_dict().Keys.ToList(), "reduced-width key names");
+
+        using var noGrad = torch.no_grad();
+        torch.manual_seed(3);
+        using var y = unet.forward(torch.randn([2, 4, 3, 16, 24]), torch.tensor(new long[] { 999, 250 }), torch.randn([2, 5, 16]),
+            torch.tensor(new long[] { 8, 16 }), torch.randn([2, 256]), torch.randn([2, 256]));
+        Assert.Equal(new long[] { 2, 4, 3, 16, 24 }, y.shape);
+        Assert.True(y.isfinite().all().item<bool>());
     }
 
     [Fact]

@@ -142,4 +142,50 @@ public class UnetTests
         e = Assert.Throws<ArgumentException>(() => unet.forward(x, torch.zeros(3, dtype: ScalarType.Int64), ctx));
         Assert.Contains("timesteps must be", e.Message);
     }
+
+    [Fact]
+    public void Frame_layout_paths_equal_the_reference_layout_and_shared_context_equals_repeated_context()
+    {
+        // Sizes from the fixture config, random weights: the UNet's (B·T)-frame fast paths must equal the blocks'
+        // reference [B, C, T, h, w] calls, and a context shared per video must equal the reference's repeat_interleave.
+        using var f = Fixture.Load("unet_vc2");
+        var cfg = UnetConfig.FromJson(f.Config);
+        long b = 2, t = 3, h = 5, w = 4, c = cfg.model_channels, heads = c / cfg.num_head_channels;
+        using var noGrad = torch.no_grad();
+        torch.manual_seed(7);
+        var x5 = torch.randn([b, c, t, h, w]);
+        var frames = x5.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w);                // [(B·T), C, h, w]
+        static Tensor ToFrames(Tensor y, long b, long t) => y.permute(0, 2, 1, 3, 4).reshape(b * t, y.shape[1], y.shape[3], y.shape[4]);
+
+        using var temporal = new TemporalTransformer(c, heads, cfg.num_head_channels, 1, cfg.use_linear, 0.0);
+        RandomiseZeroInitialised(temporal);
+        var viaFrames = temporal.ForwardFrames(frames, b);
+        Assert.True(viaFrames.is_contiguous());
+        Fixture.AssertClose(viaFrames, ToFrames(temporal.forward(x5), b, t), "TemporalTransformer frames vs [B,C,T,h,w]", 1e-5);
+
+        using var initAttn = new TemporalTransformer(c, 8, cfg.num_head_channels, 1, false, 0.0);   // Conv1d projections
+        RandomiseZeroInitialised(initAttn);
+        Fixture.AssertClose(initAttn.ForwardFrames(frames, b), ToFrames(initAttn.forward(x5), b, t), "init_attn frames vs [B,C,T,h,w]", 1e-5);
+
+        using var tconv = new TemporalConvBlock(c, c, 0.1);
+        tconv.eval();
+        RandomiseZeroInitialised(tconv);
+        var convFrames = tconv.ForwardFrames(frames, b);
+        Assert.True(convFrames.is_contiguous());
+        Fixture.AssertClose(convFrames, ToFrames(tconv.forward(x5), b, t), "TemporalConvBlock frames vs [B,C,T,h,w]", 1e-5);
+
+        using var spatial = new SpatialTransformer(c, heads, cfg.num_head_channels, 1, cfg.context_dim, cfg.use_linear, 0.0);
+        RandomiseZeroInitialised(spatial);
+        var context = torch.randn(b, 7, cfg.context_dim);
+        var shared = spatial.forward(frames, context);
+        Assert.True(shared.is_contiguous());
+        Fixture.AssertClose(shared, spatial.forward(frames, context.repeat_interleave(t, 0)), "SpatialTransformer shared vs repeated context", 1e-5);
+    }
+
+    /// <summary>proj_out and the last temporal conv start at zero in the reference; give them values so the branch counts.</summary>
+    private static void RandomiseZeroInitialised(nn.Module m)
+    {
+        using var noGrad = torch.no_grad();
+        foreach (var p in m.parameters()) p.copy_(torch.randn_like(p) * 0.2);
+    }
 }
