@@ -113,14 +113,15 @@ public class UnetTests
         Assert.Equal(f.Config["time_cond_proj_dim"]!.GetValue<long>(), tiny.time_cond_proj_dim);
         Assert.Equal(f.Config["motion_cond_proj_dim"]!.GetValue<long>(), tiny.motion_cond_proj_dim);
 
-        // The real student config (use_checkpoint false) equals the Turbo preset up to that flag; the yaml "params" form reads the same.
+        // The real configs equal the presets up to use_checkpoint (numerically neutral); the yaml "params" form reads the same.
         var real = UnetConfig.FromJson(f.Config["real_unet_config"]!.AsObject());
-        Assert.Equal(Json(UnetConfig.Turbo with { use_checkpoint = false }), Json(real));
+        Assert.Equal(Json(UnetConfig.Turbo with { use_checkpoint = real.use_checkpoint }), Json(real));
         var yaml = new JsonObject { ["target"] = "lvdm.modules.networks.openaimodel3d.UNetModel", ["params"] = f.Config["real_unet_config"]!.DeepClone() };
         Assert.Equal(Json(real), Json(UnetConfig.FromJson(yaml)));
 
         using var teacher = Fixture.Load("unet_vc2");
-        Assert.Equal(Json(new UnetConfig()), Json(UnetConfig.FromJson(teacher.Config["real_unet_config"]!.AsObject())));
+        var realTeacher = UnetConfig.FromJson(teacher.Config["real_unet_config"]!.AsObject());
+        Assert.Equal(Json(new UnetConfig { use_checkpoint = realTeacher.use_checkpoint }), Json(realTeacher));
     }
 
     private static string Json(UnetConfig c) => JsonSerializer.Serialize(c);
@@ -129,7 +130,9 @@ public class UnetTests
     public void Bad_inputs_and_unsupported_switches_fail_with_clear_errors()
     {
         using var f = Fixture.Load("unet_vc2");
-        Assert.Throws<NotSupportedException>(() => UnetConfig.FromJson(f.Config) with { use_relative_position = true } is var c ? new Unet3D(c) : null);
+        var relativePosition = UnetConfig.FromJson(f.Config) with { use_relative_position = true };
+        var unsupported = Assert.Throws<NotSupportedException>(() => new Unet3D(relativePosition));
+        Assert.Contains("use_relative_position", unsupported.Message);
         using var unet = LoadUnet(f);
         using var noGrad = torch.no_grad();
         var (x, t, ctx) = (f.In("x"), f.In("timesteps"), f.In("context"));

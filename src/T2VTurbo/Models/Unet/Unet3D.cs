@@ -37,7 +37,7 @@ public sealed class Unet3D : nn.Module
     {
         config.Validate();
         Config = config;
-        var cfg = config;
+        var cfg = config;   // short name for the many reads below
         long mc = cfg.model_channels, embDim = mc * 4;
 
         time_embed = EmbeddingMlp(mc, embDim, device, dtype);
