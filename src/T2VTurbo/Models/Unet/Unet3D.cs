@@ -130,7 +130,8 @@ public sealed class Unet3D : nn.Module
     /// fps_cond); timestepCond: [B, time_cond_proj_dim] guidance-w embedding (T2V-Turbo); motionCond:
     /// [B, motion_cond_proj_dim] motion embedding (v2, needs timestepCond). observe (optional) sees named intermediates,
     /// e.g. "emb", "input_block_0_out", "init_attn_out", "middle_block_out"; clone what you keep.
-    /// → [B, out_channels, T, h, w] in x's dtype.</summary>
+    /// Inputs are moved to the parameters' device and dtype. → [B, out_channels, T, h, w] in x's dtype, on the
+    /// parameters' device.</summary>
     public Tensor forward(Tensor x, Tensor timesteps, Tensor context, Tensor? fps = null, Tensor? timestepCond = null,
         Tensor? motionCond = null, Action<string, Tensor>? observe = null)
     {
@@ -144,10 +145,10 @@ public sealed class Unet3D : nn.Module
             throw new ArgumentException($"Unet3D: latent size {h}x{w} must be divisible by {1L << (int)levels} ({levels} downsamplings)");
 
         using var scope = torch.NewDisposeScope();
-        var (dtype, _) = Placement;
+        var (dtype, device) = Placement;
         var emb = Embed(timesteps, b, fps, timestepCond, motionCond, observe);         // [B, E]
-        var cond = new FrameConditioning(emb.repeat_interleave(t, 0), context.to(dtype), b); // emb: [(B·T), E]
-        var hCur = x.to(dtype).permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w);          // [(B·T), C, h, w], frame fastest
+        var cond = new FrameConditioning(emb.repeat_interleave(t, 0), context.to(dtype, device), b); // emb: [(B·T), E]
+        var hCur = x.to(dtype, device).permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w);  // [(B·T), C, h, w], frame fastest
 
         var skips = new Stack<Tensor>();
         for (int i = 0; i < input_blocks.Count; i++)
