@@ -1,4 +1,5 @@
 using TorchSharp;
+using T2VTurbo.Models.Unet;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -21,7 +22,7 @@ public static class LoraTargets
     public static IReadOnlyList<Target> Find(nn.Module root)
     {
         var list = new List<Target>();
-        foreach (var (name, m) in root.named_modules())
+        foreach (var (name, m) in root.NamedModulesPreOrder())
         {
             if (m is Linear or Conv2d or Conv3d)
             {

@@ -37,7 +37,7 @@ public sealed class CrossAttention : nn.Module<Tensor, Tensor?, Tensor>
         using var scope = torch.NewDisposeScope();
         var (n, lq) = (x.shape[0], x.shape[1]);
         long inner = heads * dim_head;
-        var q = to_q.forward(x);                                                       // [N, Lq, inner]
+        var q = to_q.call(x);                                                       // [N, Lq, inner]
         var src = context ?? x;
         if (context is not null)
         {
@@ -46,11 +46,11 @@ public sealed class CrossAttention : nn.Module<Tensor, Tensor?, Tensor>
             // Rows are independent queries, so the N/Nc items that share a context become one longer query sequence.
             q = q.view(context.shape[0], n / context.shape[0] * lq, inner);            // [Nc, (N/Nc)·Lq, inner]
         }
-        var k = to_k.forward(src);                                                     // [Nc, Lk, inner]
-        var v = to_v.forward(src);
+        var k = to_k.call(src);                                                     // [Nc, Lk, inner]
+        var v = to_v.call(src);
         var o = nn.functional.scaled_dot_product_attention(SplitHeads(q), SplitHeads(k), SplitHeads(v)); // [Nc, heads, Lq', d]
         o = o.transpose(1, 2).reshape(n, lq, inner);                                   // [N, Lq, inner]
-        return to_out.forward(o).MoveToOuterDisposeScope();
+        return to_out.call(o).MoveToOuterDisposeScope();
     }
 
     private Tensor SplitHeads(Tensor t) => t.view(t.shape[0], t.shape[1], heads, dim_head).transpose(1, 2); // [N, heads, L, d]

@@ -23,6 +23,6 @@ public sealed class Downsample : nn.Module<Tensor, Tensor>
     {
         if (x.dim() != 4 || x.shape[1] != channels)
             throw new ArgumentException($"Downsample expects [N, {channels}, h, w], got [{string.Join(",", x.shape)}]");
-        return op.forward(x);
+        return op.call(x);
     }
 }

@@ -20,7 +20,7 @@ public sealed class GEGLU : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        var halves = proj.forward(x).chunk(2, -1);
+        var halves = proj.call(x).chunk(2, -1);
         return (halves[0] * nn.functional.gelu(halves[1])).MoveToOuterDisposeScope();
     }
 }
@@ -39,5 +39,5 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>x: [..., dim] → [..., dim].</summary>
-    public override Tensor forward(Tensor x) => net.forward(x);
+    public override Tensor forward(Tensor x) => net.call(x);
 }

@@ -18,7 +18,7 @@ internal static class PointwiseProjection
     /// <summary>tokens: [..., in] → [..., out].</summary>
     public static Tensor Apply(nn.Module<Tensor, Tensor> projection, Tensor tokens) => projection switch
     {
-        Linear l => l.forward(tokens),
+        Linear l => l.call(tokens),
         Conv1d c => nn.functional.linear(tokens, c.weight!.flatten(1), c.bias),
         Conv2d c => nn.functional.linear(tokens, c.weight!.flatten(1), c.bias),
         _ => throw new InvalidOperationException($"unexpected projection module {projection.GetType().Name}"),

@@ -45,10 +45,10 @@ public sealed class ResBlock : nn.Module<Tensor, Tensor, Tensor>
         if (x.dim() != 4 || emb.dim() != 2 || emb.shape[0] != x.shape[0])
             throw new ArgumentException($"ResBlock expects x [N, C, h, w] and emb [N, E], got [{string.Join(",", x.shape)}] and [{string.Join(",", emb.shape)}]");
         using var scope = torch.NewDisposeScope();
-        var h = in_layers.forward(x);                                                  // [N, C_out, h, w]
-        var embOut = emb_layers.forward(emb).to(h.dtype);                              // [N, C_out]
-        h = out_layers.forward(h + embOut.view(embOut.shape[0], embOut.shape[1], 1, 1));
-        h = skip_connection.forward(x) + h;
+        var h = in_layers.call(x);                                                  // [N, C_out, h, w]
+        var embOut = emb_layers.call(emb).to(h.dtype);                              // [N, C_out]
+        h = out_layers.call(h + embOut.view(embOut.shape[0], embOut.shape[1], 1, 1));
+        h = skip_connection.call(x) + h;
         if (temopral_conv is not null && batch > 0)
         {
             if (observeBeforeTemporalConv is not null)

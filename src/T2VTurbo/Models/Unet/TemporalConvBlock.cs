@@ -47,5 +47,5 @@ public sealed class TemporalConvBlock : nn.Module<Tensor, Tensor>
         return (frames + y.permute(0, 2, 1, 3, 4)).reshape(bt, c, h, w).MoveToOuterDisposeScope();
     }
 
-    private Tensor Branch(Tensor x) => conv4.forward(conv3.forward(conv2.forward(conv1.forward(x))));
+    private Tensor Branch(Tensor x) => conv4.call(conv3.call(conv2.call(conv1.call(x))));
 }

@@ -43,7 +43,7 @@ public sealed class TimestepEmbedSequential : nn.Module
                 ResBlock r => r.Forward(x, c.Emb, c.Batch, observe is null ? null : t => observe($"{label}_pre_temporal_conv", t)),
                 SpatialTransformer s => s.forward(x, c.Context),
                 TemporalTransformer t => t.ForwardFrames(x, c.Batch),
-                nn.Module<Tensor, Tensor> m => m.forward(x),
+                nn.Module<Tensor, Tensor> m => m.call(x),
                 _ => throw new InvalidOperationException($"{name}: layer {layer.GetType().Name} has no known call"),
             };
             observe?.Invoke($"{label}_out", x);

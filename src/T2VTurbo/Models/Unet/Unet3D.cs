@@ -176,7 +176,7 @@ public sealed class Unet3D : nn.Module
             joined.Dispose();
             observe?.Invoke($"output_block_{i}_out", hCur);
         }
-        var y = @out.forward(hCur);                                                    // [(B·T), out, h, w]
+        var y = @out.call(hCur);                                                    // [(B·T), out, h, w]
         y = y.view(b, t, y.shape[1], h, w).permute(0, 2, 1, 3, 4).contiguous().to(x.dtype); // [B, out, T, h, w]
         return y.MoveToOuterDisposeScope();
     }
@@ -207,7 +207,7 @@ public sealed class Unet3D : nn.Module
         {
             if (time_cond_proj is null) throw new ArgumentException("Unet3D: timestepCond given but the model has no time_cond_proj (time_cond_proj_dim is null)");
             CheckCond(timestepCond, batch, Config.time_cond_proj_dim!.Value, "timestepCond");
-            c = time_cond_proj.forward(timestepCond.to(dtype, device));              // [B, mc]
+            c = time_cond_proj.call(timestepCond.to(dtype, device));              // [B, mc]
             observe?.Invoke("time_cond_proj_out", c);
         }
         if (motionCond is not null)
@@ -215,14 +215,14 @@ public sealed class Unet3D : nn.Module
             if (motion_cond_proj is null || combine_proj is null) throw new ArgumentException("Unet3D: motionCond given but the model has no motion_cond_proj (motion_cond_proj_dim is null)");
             if (c is null) throw new ArgumentException("Unet3D: motionCond needs timestepCond (combine_proj mixes both)");
             CheckCond(motionCond, batch, Config.motion_cond_proj_dim!.Value, "motionCond");
-            var m = motion_cond_proj.forward(motionCond.to(dtype, device));          // [B, mc]
+            var m = motion_cond_proj.call(motionCond.to(dtype, device));          // [B, mc]
             observe?.Invoke("motion_cond_proj_out", m);
-            c = combine_proj.forward(torch.cat([c, m], 1));                           // [B, mc]
+            c = combine_proj.call(torch.cat([c, m], 1));                           // [B, mc]
             observe?.Invoke("combine_proj_out", c);
         }
         var embIn = c is null ? tEmb : tEmb + c;
         observe?.Invoke("time_embed_in", embIn);
-        var emb = time_embed.forward(embIn);                                           // [B, 4·mc]
+        var emb = time_embed.call(embIn);                                           // [B, 4·mc]
         observe?.Invoke("time_embed_out", emb);
 
         if (fps_embedding is not null)
@@ -230,7 +230,7 @@ public sealed class Unet3D : nn.Module
             var fpsValues = fps is null ? torch.full(batch, DefaultFps, dtype: ScalarType.Int64, device: device) : PerSample(fps, batch, "fps").to(device);
             var fpsEmb = TimestepEmbedding.Sinusoid(fpsValues, mc).to(dtype);
             observe?.Invoke("fps_emb_sinusoid", fpsEmb);
-            var fpsOut = fps_embedding.forward(fpsEmb);
+            var fpsOut = fps_embedding.call(fpsEmb);
             observe?.Invoke("fps_embedding_out", fpsOut);
             emb = emb + fpsOut;
         }

@@ -24,6 +24,6 @@ public sealed class Upsample : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"Upsample expects [N, {channels}, h, w], got [{string.Join(",", x.shape)}]");
         using var scope = torch.NewDisposeScope();
         var up = nn.functional.interpolate(x, scale_factor: [2.0, 2.0], mode: InterpolationMode.Nearest); // [N, C, 2h, 2w]
-        return conv.forward(up).MoveToOuterDisposeScope();
+        return conv.call(up).MoveToOuterDisposeScope();
     }
 }
