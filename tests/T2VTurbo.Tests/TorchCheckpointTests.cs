@@ -1,0 +1,348 @@
+using System.Collections;
+using System.Reflection;
+using System.Text.Json.Nodes;
+using T2VTurbo.IO;
+using T2VTurbo.Tests.Support;
+using TorchSharp;
+using TorchSharp.PyBridge;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace T2VTurbo.Tests;
+
+public class TorchCheckpointTests
+{
+    /// <summary>The official list format, written by real PyTorch (save_lora_weight), against the same data under names.</summary>
+    [Fact]
+    public void Lora_list_file_matches_its_safetensors_twin_exactly()
+    {
+        using var f = Fixture.Load("lora");
+        var order = JsonNode.Parse(File.ReadAllText(f.File("lora_order.json")))!.AsArray();
+        using var named = new SafeTensorsFile(f.File("unet_lora.safetensors"));
+        var list = TorchCheckpoint.ReadTensorList(f.File("unet_lora.pt"));
+        try
+        {
+            Assert.Equal(2 * order.Count, list.Count);
+            Assert.Equal(named.Keys.Count(), list.Count);
+            double worst = 0;
+            foreach (var m in order)
+            {
+                int i = m!["index"]!.GetValue<int>();
+                string module = m["module"]!.GetValue<string>();
+                foreach (var (slot, kind) in new[] { (2 * i, "lora_up"), (2 * i + 1, "lora_down") })
+                {
+                    using var expected = named.Load($"{module}.{kind}.weight");
+                    var actual = list[slot];
+                    Assert.Equal(ScalarType.Float32, actual.dtype);
+                    Assert.True(Same(actual, expected), $"list[{slot}] != {module}.{kind}.weight");
+                    worst = Math.Max(worst, Fixture.AssertClose(actual, expected, $"lora/unet_lora.pt[{slot}]", 0));
+                }
+            }
+            MeasuredErrors.Record("lora/unet_lora.pt (all tensors vs unet_lora.safetensors)", worst);
+        }
+        finally
+        {
+            foreach (var t in list) t.Dispose();
+        }
+    }
+
+    [Fact]
+    public void Lora_list_file_is_refused_as_a_state_dict_with_a_hint()
+    {
+        using var f = Fixture.Load("lora");
+        var e = Assert.Throws<InvalidDataException>(() => TorchCheckpoint.OpenStateDict(f.File("unet_lora.pt")));
+        Assert.Contains("pickled list of", e.Message);
+        Assert.Contains("ReadTensorList", e.Message);
+        var viaOpen = Assert.Throws<InvalidDataException>(() => Checkpoint.Open(f.File("unet_lora.pt")));
+        Assert.Contains("LoRA", viaOpen.Message);
+    }
+
+    [Fact]
+    public void PyBridge_state_dict_round_trips_every_dtype()
+    {
+        using var dir = new TempDir();
+        var tensors = SampleTensors();
+        var path = dir.File("sd.pt");
+        PyBridgeSave(path, ToHashtable(tensors));
+
+        using var src = TorchCheckpoint.OpenStateDict(path);
+        Assert.Equal(tensors.Keys.OrderBy(k => k), src.Keys.OrderBy(k => k));
+        foreach (var (k, t) in tensors)
+        {
+            Assert.Equal(t.shape, src.Shape(k));
+            using var r = src.Load(k);
+            Assert.Equal(t.dtype, r.dtype);
+            Assert.True(Same(t, r), k);
+        }
+        using var half = src.Load("f32", ScalarType.Float16);
+        Assert.Equal(ScalarType.Float16, half.dtype);
+        using var stillInt = src.Load("i64", ScalarType.Float16);   // dtype applies to floating tensors only
+        Assert.Equal(ScalarType.Int64, stillInt.dtype);
+        Assert.Throws<KeyNotFoundException>(() => src.Load("nope"));
+    }
+
+    [Fact]
+    public void Module_saved_with_save_py_loads_into_a_fresh_module()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("linear.pt");
+        using var saved = nn.Sequential(("0", nn.Linear(5, 3)), ("1", nn.LayerNorm(3)));
+        saved.save_py(path);
+        using var loaded = nn.Sequential(("0", nn.Linear(5, 3)), ("1", nn.LayerNorm(3)));
+        using (var src = Checkpoint.Open(path)) loaded.LoadFrom(src, "");
+        foreach (var (name, p) in saved.state_dict())
+            Assert.True(Same(p, loaded.state_dict()[name]), name);
+    }
+
+    [Fact]
+    public void Lightning_layout_reads_the_nested_state_dict_and_ignores_the_rest()
+    {
+        using var dir = new TempDir();
+        var tensors = SampleTensors();
+        var path = dir.File("model.ckpt");
+        var root = new Hashtable
+        {
+            ["state_dict"] = ToHashtable(tensors),
+            ["epoch"] = 7,
+            ["global_step"] = 1234L,
+            ["pytorch-lightning_version"] = "1.9.0",
+            ["optimizer_states"] = new Hashtable { ["lr"] = 1e-4, ["ema"] = torch.ones(2) },
+        };
+        PyBridgeSave(path, root);
+
+        using var src = TorchCheckpoint.OpenStateDict(path);
+        Assert.Equal(tensors.Keys.OrderBy(k => k), src.Keys.OrderBy(k => k));
+        foreach (var (k, t) in tensors)
+        {
+            using var r = src.Load(k);
+            Assert.True(Same(t, r), k);
+        }
+    }
+
+    [Fact]
+    public void Non_tensor_entries_of_a_state_dict_are_skipped()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("mixed.pt");
+        var p = new PickleBuilder().Global("collections", "OrderedDict").EmptyTuple().Reduce().Mark()
+            .Str("w").Tensor("FloatStorage", "0", 4, 0, [2, 2], [2, 1])
+            .Str("version").Int(3)
+            .Str("note").Str("text")
+            .SetItems().Finish();
+        TorchZipWriter.Write(path, p, new Dictionary<string, byte[]> { ["0"] = Floats(1, 2, 3, 4) });
+        using var src = TorchCheckpoint.OpenStateDict(path);
+        Assert.Equal(["w"], src.Keys);
+        using var w = src.Load("w");
+        Assert.Equal(new float[] { 1, 2, 3, 4 }, w.data<float>().ToArray());
+    }
+
+    [Fact]
+    public void Malicious_global_is_refused_and_named()
+    {
+        using var dir = new TempDir();
+        var marker = dir.File("pwned");
+        var path = dir.File("evil.pt");
+        var p = new PickleBuilder().Global("posix", "system").Mark().Str($"touch {marker}").Tuple().Reduce().Finish();
+        TorchZipWriter.Write(path, p, new Dictionary<string, byte[]>());
+        var e = Assert.Throws<UnsafePickleException>(() => TorchCheckpoint.OpenStateDict(path));
+        Assert.Contains("posix.system is not allowed in a weights file", e.Message);
+        Assert.False(File.Exists(marker));
+        Assert.Throws<UnsafePickleException>(() => Checkpoint.Open(path));
+    }
+
+    [Fact]
+    public void Malicious_global_outside_the_state_dict_is_still_refused()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("evil.ckpt");
+        var p = new PickleBuilder().EmptyDict().Mark()
+            .Str("state_dict").EmptyDict().Mark().Str("w").Tensor("FloatStorage", "0", 1, 0, [1], [1]).SetItems()
+            .Str("hyper_parameters").Global("builtins", "eval").Mark().Str("1+1").Tuple().Reduce()
+            .SetItems().Finish();
+        TorchZipWriter.Write(path, p, new Dictionary<string, byte[]> { ["0"] = Floats(1) });
+        var e = Assert.Throws<UnsafePickleException>(() => TorchCheckpoint.OpenStateDict(path));
+        Assert.Contains("builtins.eval", e.Message);
+    }
+
+    [Fact]
+    public void Allowed_global_called_with_the_wrong_role_is_refused()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("odd.pt");
+        // A storage type is allowed as a name but is never called by torch.save's zip format.
+        var p = new PickleBuilder().Global("torch", "FloatStorage").Mark().Int(3).Tuple().Reduce().Finish();
+        TorchZipWriter.Write(path, p, new Dictionary<string, byte[]>());
+        var e = Assert.Throws<UnsafePickleException>(() => TorchCheckpoint.OpenStateDict(path));
+        Assert.Contains("torch.FloatStorage", e.Message);
+    }
+
+    [Fact]
+    public void Shared_storage_and_strided_views_load_like_as_strided()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("views.pt");
+        using var storage = torch.arange(24, dtype: ScalarType.Float32);
+        var views = new (string Name, long Offset, long[] Size, long[] Stride)[]
+        {
+            ("full", 0, [4, 6], [6, 1]),
+            ("transposed", 0, [6, 4], [1, 6]),
+            ("block", 7, [2, 3], [6, 1]),
+            ("every_8th", 1, [3], [8]),
+            ("broadcast", 4, [3, 2], [0, 1]),
+            ("empty", 5, [0, 3], [3, 1]),
+            ("scalar", 23, [], []),
+        };
+        var b = new PickleBuilder().EmptyDict().Mark();
+        foreach (var v in views) b.Str(v.Name).Tensor("FloatStorage", "0", 24, v.Offset, v.Size, v.Stride);
+        TorchZipWriter.Write(path, b.SetItems().Finish(), new Dictionary<string, byte[]> { ["0"] = Floats(Enumerable.Range(0, 24).Select(i => (float)i).ToArray()) });
+
+        using var src = TorchCheckpoint.OpenStateDict(path);
+        foreach (var v in views)
+        {
+            using var expected = storage.as_strided(v.Size, v.Stride, v.Offset);
+            using var r = src.Load(v.Name);
+            Assert.Equal(v.Size, r.shape);
+            Assert.True(r.is_contiguous(), v.Name);
+            Assert.True(Same(expected, r), v.Name);
+        }
+    }
+
+    [Fact]
+    public void View_past_its_storage_is_refused()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("oob.pt");
+        var p = new PickleBuilder().EmptyDict().Mark().Str("w").Tensor("FloatStorage", "0", 4, 2, [3], [1]).SetItems().Finish();
+        TorchZipWriter.Write(path, p, new Dictionary<string, byte[]> { ["0"] = Floats(1, 2, 3, 4) });
+        var e = Assert.Throws<InvalidDataException>(() => TorchCheckpoint.OpenStateDict(path));
+        Assert.Contains("past its storage", e.Message);
+    }
+
+    [Fact]
+    public void Tensors_are_read_lazily()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("lazy.pt");
+        var p = new PickleBuilder().EmptyDict().Mark()
+            .Str("present").Tensor("FloatStorage", "0", 2, 0, [2], [1])
+            .Str("missing").Tensor("HalfStorage", "1", 3, 0, [3], [1])
+            .SetItems().Finish();
+        TorchZipWriter.Write(path, p, new Dictionary<string, byte[]> { ["0"] = Floats(5, 6) });
+        using var src = TorchCheckpoint.OpenStateDict(path);   // opening never touches storage data
+        Assert.Equal([3L], src.Shape("missing"));
+        using var ok = src.Load("present");
+        Assert.Equal(new float[] { 5, 6 }, ok.data<float>().ToArray());
+        var e = Assert.Throws<InvalidDataException>(() => src.Load("missing"));
+        Assert.Contains("data/1", e.Message);
+    }
+
+    [Fact]
+    public void Truncated_storage_is_a_clear_error()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("short.pt");
+        var p = new PickleBuilder().EmptyDict().Mark().Str("w").Tensor("FloatStorage", "0", 4, 0, [4], [1]).SetItems().Finish();
+        TorchZipWriter.Write(path, p, new Dictionary<string, byte[]> { ["0"] = Floats(1, 2) });
+        using var src = TorchCheckpoint.OpenStateDict(path);
+        var e = Assert.Throws<InvalidDataException>(() => src.Load("w"));
+        Assert.Contains("truncated", e.Message);
+    }
+
+    [Fact]
+    public void Dict_file_read_as_a_list_gives_a_hint()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("sd.pt");
+        PyBridgeSave(path, ToHashtable(new Dictionary<string, Tensor> { ["w"] = torch.ones(2) }));
+        var e = Assert.Throws<InvalidDataException>(() => TorchCheckpoint.ReadTensorList(path));
+        Assert.Contains("OpenStateDict", e.Message);
+    }
+
+    [Fact]
+    public void Files_that_are_not_torch_zips_are_clear_errors()
+    {
+        using var dir = new TempDir();
+        var text = dir.File("notes.pt");
+        File.WriteAllText(text, "hello, not a checkpoint");
+        Assert.Contains("not a zip", Assert.Throws<InvalidDataException>(() => TorchCheckpoint.OpenStateDict(text)).Message);
+
+        var legacy = dir.File("legacy.pt");
+        File.WriteAllBytes(legacy, [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]);
+        Assert.Contains("legacy", Assert.Throws<InvalidDataException>(() => TorchCheckpoint.OpenStateDict(legacy)).Message);
+
+        var noPkl = dir.File("nopkl.pt");
+        using (var zip = System.IO.Compression.ZipFile.Open(noPkl, System.IO.Compression.ZipArchiveMode.Create))
+            using (var w = new StreamWriter(zip.CreateEntry("archive/version").Open())) w.Write("3");
+        Assert.Contains("data.pkl", Assert.Throws<InvalidDataException>(() => TorchCheckpoint.OpenStateDict(noPkl)).Message);
+
+        var bigEndian = dir.File("big.pt");
+        TorchZipWriter.Write(bigEndian, new PickleBuilder().EmptyDict().Finish(), new Dictionary<string, byte[]>(), byteOrder: "big");
+        Assert.Contains("big-endian", Assert.Throws<NotSupportedException>(() => TorchCheckpoint.OpenStateDict(bigEndian)).Message);
+    }
+
+    [Fact]
+    public void Checkpoint_Open_dispatches_pt_files_by_content()
+    {
+        using var dir = new TempDir();
+        var tensors = SampleTensors();
+        var path = dir.File("weights.bin");   // the extension says nothing; the zip magic does
+        PyBridgeSave(path, ToHashtable(tensors));
+        using var src = Checkpoint.Open(path);
+        Assert.True(src.Contains("bf16"));
+        using var r = src.Load("bf16");
+        Assert.True(Same(tensors["bf16"], r));
+    }
+
+    private static Dictionary<string, Tensor> SampleTensors() => new()
+    {
+        ["f32"] = torch.randn(3, 5),
+        ["f16"] = torch.randn(2, 7).to(ScalarType.Float16),
+        ["bf16"] = torch.randn(4, 1, 3).to(ScalarType.BFloat16),
+        ["f64"] = torch.randn(6, dtype: ScalarType.Float64),
+        ["i64"] = torch.arange(10, dtype: ScalarType.Int64).reshape(2, 5),
+        ["flag"] = torch.tensor(new[] { true, false, true }),
+        ["scalar"] = torch.tensor(3.5f),
+        ["block.0.weight"] = torch.randn(4, 2, 3, 3),
+    };
+
+    private static Hashtable ToHashtable(Dictionary<string, Tensor> tensors)
+    {
+        var h = new Hashtable();
+        foreach (var (k, t) in tensors) h[k] = t;
+        return h;
+    }
+
+    /// <summary>TorchSharp.PyBridge's torch.save-compatible writer. Its public entry point (save_py) takes a module;
+    /// the pickler behind it takes any dict, which lets tests write nested (Lightning-style) checkpoints.</summary>
+    private static void PyBridgeSave(string path, Hashtable dict)
+    {
+        var pickler = typeof(PyBridgeModuleExtensions).Assembly.GetType("TorchSharp.PyBridge.PyTorchPickler", throwOnError: true)!;
+        var method = pickler.GetMethods(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)
+            .Single(m => m.Name == "PickleStateDict" && m.GetParameters() is { Length: 3 } ps
+                         && ps[0].ParameterType == typeof(Stream) && ps[1].ParameterType.IsAssignableFrom(typeof(Hashtable)));
+        using var fs = File.Create(path);
+        method.Invoke(null, [fs, dict, false]);
+    }
+
+    /// <summary>Bit-for-bit equal values, same dtype and shape.</summary>
+    private static bool Same(Tensor a, Tensor b)
+    {
+        if (a.dtype != b.dtype || !a.shape.SequenceEqual(b.shape)) return false;
+        using var eq = a.equal(b);
+        return eq.item<bool>();
+    }
+
+    private static byte[] Floats(params float[] values)
+    {
+        var bytes = new byte[values.Length * 4];
+        Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length);
+        return bytes;
+    }
+
+    private sealed class TempDir : IDisposable
+    {
+        public string Path { get; } = Directory.CreateTempSubdirectory("t2v-pickle-").FullName;
+        public string File(string name) => System.IO.Path.Combine(Path, name);
+        public void Dispose() => Directory.Delete(Path, recursive: true);
+    }
+}
