@@ -328,7 +328,7 @@ public class TorchCheckpointTests
     private static bool Same(Tensor a, Tensor b)
     {
         if (a.dtype != b.dtype || !a.shape.SequenceEqual(b.shape)) return false;
-        using var eq = a.equal(b);
+        using var eq = a.eq(b).all();
         return eq.item<bool>();
     }
 
