@@ -136,6 +136,42 @@ public class TorchCheckpointTests
         Assert.Equal(new float[] { 1, 2, 3, 4 }, w.data<float>().ToArray());
     }
 
+    /// <summary>What a Lightning checkpoint may carry next to its weights: bytes (_codecs.encode), torch.Size, dtypes,
+    /// sets, big ints, floats, a parameter with its state dict _metadata (BUILD), protocol-4 opcodes, and a memo
+    /// reference that makes the top-level dict contain itself.</summary>
+    [Fact]
+    public void Lightning_extras_and_protocol_4_opcodes_are_read_as_data()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("extras.ckpt");
+        var lr = BitConverter.GetBytes(1e-4);
+        Array.Reverse(lr);   // BINFLOAT is big-endian
+        var p = new PickleBuilder().EmptyDict().Raw(0x94).Mark()                       // MEMOIZE -> memo[0] = root
+            .ShortStr("state_dict").Global("collections", "OrderedDict").EmptyTuple().Reduce().Mark()
+                .Str("p").Global("torch._utils", "_rebuild_parameter").Mark()
+                    .Tensor("BFloat16Storage", "0", 3, 1, [2], [1]).Raw(0x88).Global("collections", "OrderedDict").EmptyTuple().Reduce()
+                .Tuple().Reduce()
+            .SetItems()
+            .EmptyDict().Mark().Str("_metadata").EmptyDict().Mark().Str("").EmptyDict().Mark().Str("version").Int(1)
+                .SetItems().SetItems().SetItems().Op('b')                               // BUILD: OrderedDict._metadata
+            .Str("blob").Global("_codecs", "encode").Mark().Str("\u00ff\u0001").Str("latin1").Tuple().Reduce()
+            .Str("shape").Global("torch", "Size").Mark().IntTuple([2, 3]).Tuple().Reduce()
+            .Str("dtype").ShortStr("torch").ShortStr("float16").Raw(0x93)               // STACK_GLOBAL
+            .Str("tags").Global("builtins", "set").Mark().EmptyList().Mark().Str("a").Appends().Tuple().Reduce()
+            .Str("big").Raw(0x8a, 9, 0, 0, 0, 0, 0, 0, 0, 0, 1)                        // LONG1 2**64
+            .Str("lr").Op('G').Raw(lr)
+            .Str("self").Raw((byte)'h', 0)                                              // BINGET 0: the root itself
+            .SetItems().Finish();
+        using var bf16 = torch.tensor(new[] { 1.5f, -2f, 3.25f }).to(ScalarType.BFloat16);
+        TorchZipWriter.Write(path, p, new Dictionary<string, byte[]> { ["0"] = bf16.bytes.ToArray() });
+
+        using var src = Checkpoint.Open(path);
+        Assert.Equal(["p"], src.Keys);
+        using var loaded = src.Load("p");
+        using var expected = bf16.narrow(0, 1, 2);
+        Assert.True(Same(expected, loaded));
+    }
+
     [Fact]
     public void Malicious_global_is_refused_and_named()
     {

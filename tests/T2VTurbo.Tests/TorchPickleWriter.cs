@@ -13,6 +13,7 @@ internal sealed class PickleBuilder
     public PickleBuilder() { ms.WriteByte(0x80); ms.WriteByte(2); }   // PROTO 2
 
     public PickleBuilder Op(char op) { ms.WriteByte((byte)op); return this; }
+    public PickleBuilder Raw(params byte[] bytes) { ms.Write(bytes); return this; }
     public PickleBuilder Mark() => Op('(');
     public PickleBuilder Tuple() => Op('t');
     public PickleBuilder EmptyTuple() => Op(')');
@@ -36,6 +37,16 @@ internal sealed class PickleBuilder
         var b = Encoding.UTF8.GetBytes(s);
         Op('X');
         ms.Write(BitConverter.GetBytes(b.Length));
+        ms.Write(b);
+        return this;
+    }
+
+    /// <summary>SHORT_BINUNICODE (protocol 4).</summary>
+    public PickleBuilder ShortStr(string s)
+    {
+        var b = Encoding.UTF8.GetBytes(s);
+        ms.WriteByte(0x8c);
+        ms.WriteByte(checked((byte)b.Length));
         ms.Write(b);
         return this;
     }
