@@ -144,9 +144,22 @@ public class TorchCheckpointTests
     {
         using var dir = new TempDir();
         var path = dir.File("extras.ckpt");
+        using var bf16 = torch.tensor(new[] { 1.5f, -2f, 3.25f }).to(ScalarType.BFloat16);
+        TorchZipWriter.Write(path, LightningExtrasPickle(), new Dictionary<string, byte[]> { ["0"] = bf16.bytes.ToArray() });
+
+        using var src = Checkpoint.Open(path);
+        Assert.Equal(["p"], src.Keys);
+        using var loaded = src.Load("p");
+        using var expected = bf16.narrow(0, 1, 2);
+        Assert.True(Same(expected, loaded));
+    }
+
+    /// <summary>A Lightning-like pickle over one BFloat16 storage '0' of 3 elements; "state_dict" holds "p" = elements 1..2.</summary>
+    private static byte[] LightningExtrasPickle()
+    {
         var lr = BitConverter.GetBytes(1e-4);
         Array.Reverse(lr);   // BINFLOAT is big-endian
-        var p = new PickleBuilder().EmptyDict().Raw(0x94).Mark()                       // MEMOIZE -> memo[0] = root
+        return new PickleBuilder().EmptyDict().Raw(0x94).Mark()                       // MEMOIZE -> memo[0] = root
             .ShortStr("state_dict").Global("collections", "OrderedDict").EmptyTuple().Reduce().Mark()
                 .Str("p").Global("torch._utils", "_rebuild_parameter").Mark()
                     .Tensor("BFloat16Storage", "0", 3, 1, [2], [1]).Raw(0x88).Global("collections", "OrderedDict").EmptyTuple().Reduce()
@@ -162,14 +175,36 @@ public class TorchCheckpointTests
             .Str("lr").Op('G').Raw(lr)
             .Str("self").Raw((byte)'h', 0)                                              // BINGET 0: the root itself
             .SetItems().Finish();
-        using var bf16 = torch.tensor(new[] { 1.5f, -2f, 3.25f }).to(ScalarType.BFloat16);
-        TorchZipWriter.Write(path, p, new Dictionary<string, byte[]> { ["0"] = bf16.bytes.ToArray() });
+    }
 
-        using var src = Checkpoint.Open(path);
-        Assert.Equal(["p"], src.Keys);
-        using var loaded = src.Load("p");
-        using var expected = bf16.narrow(0, 1, 2);
-        Assert.True(Same(expected, loaded));
+    /// <summary>Random single-byte corruptions and truncations of a valid pickle must end in a clear error (or a
+    /// successful read), never in another exception type, a hang or a crash.</summary>
+    [Fact]
+    public void Corrupted_pickles_fail_cleanly()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("fuzz.pt");
+        var good = LightningExtrasPickle();
+        var storage = new Dictionary<string, byte[]> { ["0"] = new byte[6] };
+        var rng = new Random(1234);
+        int refused = 0;
+        for (int iter = 0; iter < 400; iter++)
+        {
+            var bad = iter % 4 == 3 ? good[..rng.Next(good.Length)] : (byte[])good.Clone();
+            if (iter % 4 != 3) bad[rng.Next(bad.Length)] = (byte)rng.Next(256);
+            TorchZipWriter.Write(path, bad, storage);
+            try
+            {
+                using var src = TorchCheckpoint.OpenStateDict(path);
+                foreach (var k in src.Keys) src.Load(k).Dispose();
+            }
+            catch (Exception e) when (e is InvalidDataException or UnsafePickleException or NotSupportedException)
+            {
+                Assert.Contains(path, e.Message);
+                refused++;
+            }
+        }
+        Assert.True(refused > 100, $"only {refused} of 400 corruptions were refused");
     }
 
     [Fact]

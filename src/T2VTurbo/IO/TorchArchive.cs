@@ -70,26 +70,32 @@ internal sealed class TorchArchive : IDisposable
     {
         var storage = t.Storage;
         long elem = storage.DType.ElementSize();
-        var part = torch.empty(t.End - t.Offset, storage.DType);   // storage elements [Offset, End)
-        try
+        Tensor part;   // storage elements [Offset, End)
+        lock (zip)
         {
-            lock (zip)
+            var entry = zip.GetEntry($"{prefix}data/{storage.Key}")
+                ?? throw new InvalidDataException($"{what}: storage entry '{prefix}data/{storage.Key}' is missing from the archive");
+            // Checked before allocating, so a lying persistent id cannot request more memory than the file holds.
+            if (entry.Length / elem < storage.Numel)
+                throw new InvalidDataException($"{what}: storage '{storage.Key}' has {entry.Length} bytes, expected {storage.Numel} × {storage.DType} (file truncated?)");
+            part = torch.empty(t.End - t.Offset, storage.DType);
+            try
             {
-                var entry = zip.GetEntry($"{prefix}data/{storage.Key}")
-                    ?? throw new InvalidDataException($"{what}: storage entry '{prefix}data/{storage.Key}' is missing from the archive");
-                if (entry.Length < storage.Numel * elem)
-                    throw new InvalidDataException($"{what}: storage '{storage.Key}' has {entry.Length} bytes, expected {storage.Numel * elem} for {storage.Numel} × {storage.DType} (file truncated?)");
                 using var s = entry.Open();
                 Skip(s, t.Offset * elem, what);
                 TensorBytes.ReadInto(part, s, what);
             }
+            catch
+            {
+                part.Dispose();
+                throw;
+            }
+        }
+        using (part)
+        {
             var view = part.as_strided(t.Size, t.Stride, 0);
             if (view.is_contiguous() && view.numel() == part.numel()) return view;
             using (view) return view.contiguous();
-        }
-        finally
-        {
-            part.Dispose();
         }
     }
 

@@ -26,7 +26,7 @@ internal sealed record TorchTensorRef(TorchStorageRef Storage, long Offset, long
     public long Numel => Size.Aggregate(1L, (a, b) => checked(a * b));
 
     /// <summary>One past the last storage element the view touches (= Offset when it is empty).</summary>
-    public long End => Numel == 0 ? Offset : Offset + Size.Zip(Stride, (n, s) => (n - 1) * s).Sum() + 1;
+    public long End => Numel == 0 ? Offset : checked(Offset + Size.Zip(Stride, (n, s) => checked((n - 1) * s)).Sum() + 1);
 
     public override string ToString() =>
         $"{Storage.DType}[{string.Join(",", Size)}] (storage '{Storage.Key}', offset {Offset}, stride [{string.Join(",", Stride)}])";
@@ -172,7 +172,10 @@ internal sealed class TorchPickleResolver(string what) : IPickleResolver
         var t = new TorchTensorRef(storage, offset, size, stride);
         if (size.Length != stride.Length || offset < 0 || size.Any(n => n < 0) || stride.Any(s => s < 0))
             throw Bad($"invalid tensor view {t}");
-        if (t.End > storage.Numel)
+        long end;
+        try { end = t.End; }
+        catch (OverflowException) { throw Bad($"tensor view {t} is too large"); }
+        if (end > storage.Numel)
             throw Bad($"tensor view {t} reaches element {t.End - 1}, past its storage of {storage.Numel} elements");
         return t;
     }
