@@ -84,6 +84,8 @@ internal sealed class TorchPickleResolver(string what) : IPickleResolver
         if (Callables.Contains(full) || TensorClasses.Contains(full)) return new PickleGlobal(module, name);
         if (module == "torch" && StorageTypes.TryGetValue(name, out var dtype)) return new TorchStorageType(name, dtype);
         if (module == "torch" && DTypeNames.Contains(name)) return new PickleGlobal(module, name);
+        if (module == "torch" && name.EndsWith("Storage", StringComparison.Ordinal))   // e.g. Float8_e4m3fnStorage
+            throw new NotSupportedException($"{what}: tensor storage type {full} is not supported (supported: {string.Join(", ", StorageTypes.Keys)})");
         throw new UnsafePickleException($"{what}: {full} is not allowed in a weights file (only tensors, storages and plain " +
             "containers are; a pickle naming other globals can run code when Python loads it, so it is not read)");
     }
