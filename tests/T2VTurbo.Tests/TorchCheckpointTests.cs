@@ -13,10 +13,12 @@ namespace T2VTurbo.Tests;
 public partial class TorchCheckpointTests
 {
     /// <summary>The official list format, written by real PyTorch (save_lora_weight), against the same data under names.</summary>
-    [Fact]
-    public void Lora_list_file_matches_its_safetensors_twin_exactly()
+    [Theory]
+    [InlineData("lora")]
+    [InlineData("lora_ms")]
+    public void Lora_list_file_matches_its_safetensors_twin_exactly(string fixture)
     {
-        using var f = Fixture.Load("lora");
+        using var f = Fixture.Load(fixture);
         var order = JsonNode.Parse(File.ReadAllText(f.File("lora_order.json")))!.AsArray();
         using var named = new SafeTensorsFile(f.File("unet_lora.safetensors"));
         var list = TorchCheckpoint.ReadTensorList(f.File("unet_lora.pt"));
@@ -39,7 +41,7 @@ public partial class TorchCheckpointTests
                     worst = Math.Max(worst, (actual - expected).abs().max().item<float>());
                 }
             }
-            MeasuredErrors.Record("lora/unet_lora.pt (all tensors vs unet_lora.safetensors)", worst);
+            MeasuredErrors.Record($"{fixture}/unet_lora.pt (all {list.Count} tensors vs unet_lora.safetensors)", worst);
         }
         finally
         {
