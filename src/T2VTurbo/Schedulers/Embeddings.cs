@@ -17,7 +17,9 @@ public static class Embeddings
         using var scope = torch.NewDisposeScope();
         int half = dim / 2;
         // same op order as lvdm utils_diffusion.timestep_embedding (float32 throughout)
-        var freqs = torch.exp(torch.arange(0, half, dtype: ScalarType.Float32, device: timesteps.device) * (-Math.Log(maxPeriod)) / half);
+        float negLog = (float)-Math.Log(maxPeriod);
+        var exponents = Enumerable.Range(0, half).Select(i => negLog * i / half).ToArray();   // float32, lvdm's op order
+        var freqs = torch.tensor(ReferenceKernels.Exp(exponents), device: timesteps.device);
         var args = timesteps.unsqueeze(1).to(ScalarType.Float32) * freqs.unsqueeze(0);          // [N, half]
         var emb = torch.cat(new[] { torch.cos(args), torch.sin(args) }, dim: -1);              // [N, 2·half]
         if (dim % 2 == 1) emb = torch.cat(new[] { emb, torch.zeros_like(emb[.., ..1]) }, dim: -1);
@@ -34,8 +36,9 @@ public static class Embeddings
         using var scope = torch.NewDisposeScope();
         var scaled = w * 1000.0;
         int half = dim / 2;
-        var step = torch.log(torch.tensor(10000.0f, device: w.device)) / (half - 1);           // 0-d float32
-        var freqs = torch.exp(torch.arange(half, dtype: dtype, device: w.device) * -step);
+        float step = MathF.Log(10000f) / (half - 1);                                            // float32, as torch.log(tensor(10000.))
+        var exponents = Enumerable.Range(0, half).Select(i => i * -step).ToArray();
+        var freqs = torch.tensor(ReferenceKernels.Exp(exponents), device: w.device).to(dtype);
         var args = scaled.to(dtype).unsqueeze(1) * freqs.unsqueeze(0);                         // [N, half]
         var emb = torch.cat(new[] { torch.sin(args), torch.cos(args) }, dim: 1);               // [N, 2·half]
         if (dim % 2 == 1) emb = torch.nn.functional.pad(emb, new long[] { 0, 1 });

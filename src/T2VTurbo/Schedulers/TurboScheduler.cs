@@ -19,16 +19,14 @@ public sealed class TurboScheduler
         Config = config ?? new TurboSchedulerConfig();
         PredictionType = Predictions.Parse(Config.prediction_type);
         if (Config.num_train_timesteps < 1) throw new ArgumentException($"num_train_timesteps must be ≥ 1, got {Config.num_train_timesteps}");
-        using var scope = torch.NewDisposeScope();
-        var betas = Config.beta_schedule switch
+        // float32 linspace / cumprod with PyTorch 1.13's CPU rounding (see ReferenceKernels)
+        Betas = Config.beta_schedule switch
         {
-            "scaled_linear" => torch.linspace(Math.Sqrt(Config.linear_start), Math.Sqrt(Config.linear_end), Config.num_train_timesteps, dtype: ScalarType.Float32).pow(2),
-            "linear" => torch.linspace(Config.linear_start, Config.linear_end, Config.num_train_timesteps, dtype: ScalarType.Float32),
+            "scaled_linear" => ReferenceKernels.Linspace(Math.Sqrt(Config.linear_start), Math.Sqrt(Config.linear_end), Config.num_train_timesteps).Select(b => b * b).ToArray(),
+            "linear" => ReferenceKernels.Linspace(Config.linear_start, Config.linear_end, Config.num_train_timesteps),
             _ => throw new NotSupportedException($"beta_schedule '{Config.beta_schedule}' is not supported (scaled_linear, linear)"),
         };
-        var alphasCumprod = torch.cumprod(1.0f - betas, 0);   // float32 cumulative product, as the reference
-        Betas = betas.data<float>().ToArray();
-        AlphasCumprod = alphasCumprod.data<float>().ToArray();
+        AlphasCumprod = ReferenceKernels.Cumprod(Betas.Select(b => 1f - b).ToArray());
     }
 
     /// <summary>ᾱ as a float32 tensor [T].</summary>
@@ -73,16 +71,10 @@ public sealed class TurboScheduler
         CheckTimestep(prevT);
         using var scope = torch.NewDisposeScope();
         // float32 scalars as the reference's 0-d float32 tensors
-        float alphaProdT = AlphasCumprod[t], alphaProdPrev = AlphasCumprod[prevT];
-        float betaProdT = 1f - alphaProdT, betaProdPrev = 1f - alphaProdPrev;
+        float alphaProdPrev = AlphasCumprod[prevT];
+        float betaProdPrev = 1f - alphaProdPrev;
         var (cSkip, cOut) = ScalingsF32(t);
-        var predX0 = PredictionType switch
-        {
-            PredictionType.Epsilon => (sample - MathF.Sqrt(betaProdT) * modelOutput) / MathF.Sqrt(alphaProdT),
-            PredictionType.Sample => modelOutput.alias(),
-            PredictionType.VPrediction => MathF.Sqrt(alphaProdT) * sample - MathF.Sqrt(betaProdT) * modelOutput,
-            _ => throw new InvalidOperationException($"unknown prediction type {PredictionType}"),
-        };
+        var predX0 = PredictOriginal(modelOutput, t, sample);
         var denoised = cOut * predX0 + cSkip * sample;
         Tensor prev;
         if (timesteps.Count > 1)
@@ -93,6 +85,24 @@ public sealed class TurboScheduler
         }
         else prev = denoised.alias();
         return (prev.MoveToOuterDisposeScope(), denoised.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>x0 estimate of step at timestep t (ε: (x − √(1−ᾱ_t)·ε)/√ᾱ_t; sample: out; v: √ᾱ_t·x − √(1−ᾱ_t)·out),
+    /// with float32 scalar coefficients as the reference's 0-d tensors.</summary>
+    public Tensor PredictOriginal(Tensor modelOutput, long t, Tensor sample)
+    {
+        CheckTimestep(t);
+        using var scope = torch.NewDisposeScope();
+        float alphaProdT = AlphasCumprod[t];
+        float betaProdT = 1f - alphaProdT;
+        var predX0 = PredictionType switch
+        {
+            PredictionType.Epsilon => (sample - MathF.Sqrt(betaProdT) * modelOutput) / MathF.Sqrt(alphaProdT),
+            PredictionType.Sample => modelOutput.alias(),
+            PredictionType.VPrediction => MathF.Sqrt(alphaProdT) * sample - MathF.Sqrt(betaProdT) * modelOutput,
+            _ => throw new InvalidOperationException($"unknown prediction type {PredictionType}"),
+        };
+        return predX0.MoveToOuterDisposeScope();
     }
 
     /// <summary>The whole sampling loop of the VC2 pipeline after the initial latents: per step
