@@ -52,6 +52,21 @@ public class EmbeddingTests(ITestOutputHelper output)
         Assert.Throws<ArgumentException>(() => Embeddings.Guidance(torch.zeros(2, 1), 8));
     }
 
+    /// <summary>The UNet fixtures store lvdm's timestep / fps sinusoids; the dim comes from the stored tensor.</summary>
+    [Theory]
+    [InlineData("unet_vc2")]
+    [InlineData("unet_vc2_turbo")]
+    public void Timestep_embedding_matches_unet_fixture_sinusoids(string fixture)
+    {
+        using var f = Fixture.Load(fixture);
+        foreach (var (input, key) in new[] { ("timesteps", "t_emb_sinusoid"), ("fps", "fps_emb_sinusoid") })
+        {
+            using var expected = f.In(key);
+            using var emb = Embeddings.Timestep(f.In(input), (int)expected.shape[1]);
+            f.AssertClose(emb, key, 1e-5);
+        }
+    }
+
     [Fact]
     public void Timestep_embedding_is_cos_first_over_half()
     {

@@ -120,6 +120,34 @@ public class TurboSchedulerTests(ITestOutputHelper output)
         foreach (var z in drawn) z.Dispose();
     }
 
+    [Fact]
+    public void Sampling_loop_contract_noise_draws_callback_and_cancellation()
+    {
+        var s = new TurboScheduler();
+        using var latents = torch.randn(new long[] { 1, 4, 2, 3, 3 });
+        var draws = new List<int>();
+        NoiseProvider noise = (step, shape) => { draws.Add(step); return torch.zeros(shape); };
+        EpsDenoiser zero = (x, t) => torch.zeros_like(x);
+
+        // one step: no noise drawn, output = denoised, the caller's latents stay alive
+        using (var one = s.Sample(zero, latents, 1, 50, noise)) Assert.Empty(draws);
+        Assert.Equal(5, latents.dim());   // would throw on a disposed tensor
+
+        // n steps: one draw per step including the last; the callback sees every step in order
+        var seen = new List<(int step, long t)>();
+        using (var four = s.Sample(zero, latents, 4, 50, noise, st => seen.Add((st.Step, st.Timestep))))
+            Assert.Equal(latents.shape, four.shape);
+        Assert.Equal(new[] { 0, 1, 2, 3 }, draws);
+        Assert.Equal(new[] { (0, 999L), (1, 759L), (2, 519L), (3, 279L) }, seen);
+
+        Assert.Throws<ArgumentException>(() => s.Sample(zero, latents, 4, 50, noise: null));
+        using var cts = new CancellationTokenSource();
+        int calls = 0;
+        Assert.Throws<OperationCanceledException>(() =>
+            s.Sample((x, t) => { if (++calls == 2) cts.Cancel(); return torch.zeros_like(x); }, latents, 4, 50, noise, cancellationToken: cts.Token));
+        Assert.Equal(2, calls);
+    }
+
     /// <summary>Runs the sampling loop with the fixture's fake UNet and checks every stored tensor of the trace.</summary>
     private void CheckTrace(string trace, Tensor? initialLatents = null, NoiseProvider? noise = null)
     {
