@@ -107,7 +107,9 @@ public sealed class TurboScheduler
 
     /// <summary>The whole sampling loop of the VC2 pipeline after the initial latents: per step
     /// <c>ε = denoiser(x, full(B, t))</c>, then <see cref="Step"/>. Returns <c>denoised</c> of the last step (the last
-    /// prev_sample only advances the RNG). <paramref name="latents"/> is not disposed.</summary>
+    /// prev_sample only advances the RNG). <paramref name="latents"/> is not disposed. For the reference's RNG order draw
+    /// the initial latents first from the same generator (<c>torch.randn(shape, generator: g)</c>), then pass
+    /// <c>NoiseProviders.FromGenerator(g)</c>: a TorchSharp CPU generator reproduces PyTorch 1.13's draws exactly.</summary>
     public Tensor Sample(EpsDenoiser denoiser, Tensor latents, int numInferenceSteps, int lcmOriginSteps, NoiseProvider? noise,
         Action<SamplerStep>? callback = null, CancellationToken cancellationToken = default)
     {
