@@ -18,7 +18,7 @@ public class PipelineTests
     [Theory]
     [InlineData(GenerationMode.Turbo, 3, 3)]
     [InlineData(GenerationMode.TurboV2, 2, 2)]
-    [InlineData(GenerationMode.Teacher, 3, 6)]
+    [InlineData(GenerationMode.Teacher, 2, 4)]
     public void Unet_is_called_once_per_turbo_step_and_twice_per_teacher_step(GenerationMode mode, int steps, int calls)
     {
         using var pipe = Load(mode);
@@ -88,6 +88,7 @@ public class PipelineTests
     [InlineData("--steps", "51", "steps must be in 1..50")]
     [InlineData("--device", "cuda", "CUDA is not available")]
     [InlineData("--mode", "fast", "unknown --mode")]
+    [InlineData("--prompts", "/nonexistent/prompts.txt", "prompts file not found")]
     public void Cli_rejects_bad_options_with_a_clear_error(string option, string value, string expected)
     {
         var err = RunCliCapturingErrors("generate", "a cat", "--model", TinyModel.WeightsPath, "--config", TinyModel.ConfigPath, option, value);

@@ -60,6 +60,7 @@ public sealed record GenerateOptions
         if (Mode == GenerationMode.Teacher)
         {
             if (steps < 1 || steps > 1000) throw new ArgumentException($"teacher steps must be in 1..1000, got {steps}");
+            Schedulers.DdimSampler.MakeTimesteps("uniform", steps, 1000);   // lvdm's grid must stay below t = 1000
         }
         else
         {

@@ -24,7 +24,7 @@ public static class TinyModel
         using var vaeF = Fixture.Load("vae");
         var unetCfg = unetF.Config.DeepClone().AsObject();
         long contextDim = unetCfg["context_dim"]!.GetValue<long>();
-        var textCfg = new JsonObject { ["width"] = contextDim, ["heads"] = 4, ["layers"] = 2, ["embed_dim"] = contextDim };
+        var textCfg = new JsonObject { ["width"] = (int)contextDim, ["heads"] = 4, ["layers"] = 2, ["embed_dim"] = (int)contextDim };
 
         var tensors = new Dictionary<string, Tensor>();
         foreach (var k in unetF.Weights.Keys) tensors["model.diffusion_model." + k[unetF.Prefix.Length..]] = unetF.Weights.Load(k);
