@@ -41,3 +41,35 @@ public class CliConvertInfoTests
         Assert.Equal(1, Cli.Program.Main(new[] { "info", "/nonexistent/model.ckpt" }));
     }
 }
+
+public class CliLoraListTests
+{
+    [Fact]
+    public void Info_recognises_the_official_lora_list_and_convert_names_it()
+    {
+        using var f = Fixture.Load("lora");
+        var info = CheckpointInfo.Read(f.File("unet_lora.pt"));
+        Assert.Contains("T2V-Turbo LoRA", info.Kind);
+        Assert.Contains($"{f.Config["lora"]!["n_modules"]!.GetValue<int>()} modules", info.Kind);
+
+        var dir = Path.Combine(Path.GetTempPath(), $"lconv-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var cfg = Path.Combine(dir, "unet.json");
+            File.WriteAllText(cfg, new System.Text.Json.Nodes.JsonObject { ["unet_config"] = f.Config["unet_config"]!.DeepClone() }.ToJsonString());
+            var dst = Path.Combine(dir, "lora.safetensors");
+            Assert.Equal(0, Cli.Program.Main(new[] { "convert", f.File("unet_lora.pt"), dst, "--config", cfg }));
+            using var a = new SafeTensorsFile(f.File("unet_lora.safetensors"));
+            using var b = new SafeTensorsFile(dst);
+            Assert.Equal(a.Keys.OrderBy(k => k), b.Keys.OrderBy(k => k));
+            foreach (var k in a.Keys)
+            {
+                using var x = a.Load(k);
+                using var y = b.Load(k);
+                Assert.True(x.eq(y).all().item<bool>(), k);
+            }
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}

@@ -1,6 +1,9 @@
 using System.CommandLine;
 using Spectre.Console;
 using T2VTurbo.IO;
+using T2VTurbo.Lora;
+using T2VTurbo.Models.Unet;
+using T2VTurbo.Pipelines;
 
 namespace T2VTurbo.Cli.Commands;
 
@@ -12,12 +15,19 @@ public static class ConvertCommand
         var input = new Argument<FileInfo>("in") { Description = "weight file to read (.ckpt, .pt, .safetensors)" };
         var output = new Argument<FileInfo>("out") { Description = "safetensors file to write" };
         var dtype = new Option<string?>("--dtype") { Description = "store floating tensors as fp32, bf16 or fp16 (default: as read)" };
-        var cmd = new Command("convert", "Convert a checkpoint to safetensors (written atomically).") { input, output, dtype };
+        var config = new Option<FileInfo?>("--config") { Description = "architecture JSON, used to name the modules of an official LoRA list file (default: VideoCrafter2)" };
+        var cmd = new Command("convert", "Convert a checkpoint to safetensors (written atomically). An official LoRA list " +
+                                         "(unet_lora.pt) becomes named <module>.lora_up/lora_down.weight tensors.") { input, output, dtype, config };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
             var target = CheckpointInfo.ParseDType(parse.GetValue(dtype));
             var inPath = parse.GetValue(input)!.FullName;
             var outPath = parse.GetValue(output)!.FullName;
+            if (TorchCheckpoint.IsTensorList(inPath))
+            {
+                ConvertLoraList(inPath, outPath, target, parse.GetValue(config)?.FullName);
+                return;
+            }
             using var src = Checkpoint.Open(inPath);
             int count = src.Keys.Count();
             AnsiConsole.Progress().Start(ctx =>
@@ -29,5 +39,18 @@ public static class ConvertCommand
             AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(outPath)}[/] ({count} tensors)");
         }));
         return cmd;
+    }
+
+    /// <summary>Names the list's tensors by pairing them, in order, with the LoRA targets of the UNet the list was made
+    /// for (built on the META device: shapes only, no memory), checking every shape on the way.</summary>
+    private static void ConvertLoraList(string inPath, string outPath, TorchSharp.torch.ScalarType? dtype, string? configPath)
+    {
+        var cfg = configPath is null ? VideoCrafter2Config.Default : VideoCrafter2Config.FromFile(configPath);
+        using var unet = new Unet3D(cfg.Unet with { time_cond_proj_dim = cfg.Unet.time_cond_proj_dim ?? 256 }, TorchSharp.torch.META);
+        var list = TorchCheckpoint.ReadTensorList(inPath);
+        using var weights = LoraWeights.FromList(list, unet, inPath);
+        var meta = new Dictionary<string, string> { ["format"] = "pt", ["source"] = Path.GetFileName(inPath), ["kind"] = "t2v-turbo-lora" };
+        SafeTensors.Save(outPath, weights.ToNamed(), meta, dtype);
+        AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(outPath)}[/] ({weights.Pairs.Count} LoRA modules, named)");
     }
 }

@@ -20,8 +20,36 @@ public sealed record CheckpointInfo(
 
     public static CheckpointInfo Read(string path)
     {
+        if (TorchCheckpoint.IsTensorList(path)) return DescribeLoraList(path);
         using var src = Checkpoint.Open(path);
         return Describe(src);
+    }
+
+    /// <summary>The official LoRA format (spec §3.3): [up_0, down_0, up_1, down_1, …], no names. The rank is the
+    /// leading size of the down tensors; the first pair tells the family (VideoCrafter2 starts with time_embed.0, a
+    /// Linear 320→1280; ModelScope with conv_in, a Conv2d 4→320).</summary>
+    private static CheckpointInfo DescribeLoraList(string path)
+    {
+        var shapes = TorchCheckpoint.ListShapes(path);
+        var notes = new List<string>();
+        long total = shapes.Sum(s => s.Shape.Aggregate(1L, (a, b) => a * b));
+        var dtypes = shapes.GroupBy(s => SafeTensors.ToName(s.DType)).ToDictionary(g => g.Key, g => g.Count());
+        string kind;
+        if (shapes.Count % 2 != 0 || shapes.Count == 0)
+            kind = $"pickled list of {shapes.Count} tensors (not an up/down LoRA list)";
+        else
+        {
+            var ranks = Enumerable.Range(0, shapes.Count / 2).Select(i => shapes[2 * i + 1].Shape[0]).ToList();
+            long r = ranks.Max();
+            var first = shapes[0].Shape;
+            string family = first.Length == 2 ? "VideoCrafter2" : first.Length == 4 ? "ModelScope" : "unknown";
+            kind = $"T2V-Turbo LoRA, official list format ({family} UNet): {shapes.Count / 2} modules, rank {r}";
+            notes.Add("the base weight of time_cond_proj is not in this file (spec §3.5): a fixed-seed default init stands in; " +
+                      "prefer the merged checkpoint where one exists");
+            notes.Add("no module names: they come from the UNet's module order when loaded (generate --lora, convert)");
+        }
+        return new CheckpointInfo(path, kind, new Dictionary<string, int> { ["(list)"] = shapes.Count },
+            new Dictionary<string, long> { ["(list)"] = total }, dtypes, total, notes);
     }
 
     public static CheckpointInfo Describe(ICheckpointSource src)

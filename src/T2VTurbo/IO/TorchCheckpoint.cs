@@ -32,6 +32,20 @@ public static class TorchCheckpoint
         return archive.Root is List<object?> or object?[];
     }
 
+    /// <summary>Shapes and dtypes of a pickled list of tensors, from the pickle alone (no tensor data is read).</summary>
+    public static IReadOnlyList<(long[] Shape, ScalarType DType)> ListShapes(string path)
+    {
+        using var archive = TorchArchive.Open(path);
+        IEnumerable<object?> items = archive.Root switch
+        {
+            List<object?> list => list,
+            object?[] tuple => tuple,
+            _ => throw new InvalidDataException($"{path} is not a pickled list of tensors"),
+        };
+        return items.Select((x, i) => x is TorchTensorRef t ? ((long[])t.Size.Clone(), t.Storage.DType)
+            : throw new InvalidDataException($"{path}: list element {i} is a {RestrictedUnpickler.TypeName(x)}, not a tensor")).ToList();
+    }
+
     /// <summary>Reads a pickled list (or tuple) of tensors, such as T2V-Turbo's <c>unet_lora.pt</c>
     /// (<c>[up_0, down_0, up_1, down_1, ...]</c>). The caller owns the tensors.</summary>
     public static IReadOnlyList<Tensor> ReadTensorList(string path)
