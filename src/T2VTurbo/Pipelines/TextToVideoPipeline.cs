@@ -50,6 +50,7 @@ public sealed class TextToVideoPipeline : IDisposable
         var expanded = prompts.SelectMany(p => Enumerable.Repeat(p, options.VideosPerPrompt)).ToList();
 
         using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();          // every temporary of this call; the videos are moved out
         var clock = Stopwatch.StartNew();
         using var context = EncodeText(expanded);                                        // [N, 77, D]
         using var uncond = options.Mode == GenerationMode.Teacher ? EncodeText(Enumerable.Repeat("", n).ToList()) : null;
@@ -104,7 +105,7 @@ public sealed class TextToVideoPipeline : IDisposable
             clock.Restart();
             var vaeDtype = Vae.parameters().First().dtype;
             using var frames = Vae.DecodeVideo(x0.to(vaeDtype), options.DecodeFrameChunk);   // [N, 3, T, H, W]
-            var videos = frames.to(ScalarType.Float32).cpu();
+            var videos = frames.to(ScalarType.Float32).cpu().MoveToOuterDisposeScope();
             Sync();
             double vaeSeconds = clock.Elapsed.TotalSeconds;
             return new GenerationResult(videos, seed, expanded,
