@@ -20,6 +20,7 @@ public static class TinyModel
     {
         var dir = Path.Combine(Path.GetTempPath(), $"t2v-tiny-{Environment.ProcessId}");
         Directory.CreateDirectory(dir);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { Directory.Delete(dir, true); } catch (IOException) { } };
         using var unetF = Fixture.Load("unet_vc2_turbo");
         using var vaeF = Fixture.Load("vae");
         var unetCfg = unetF.Config.DeepClone().AsObject();
