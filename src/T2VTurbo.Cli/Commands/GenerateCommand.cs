@@ -35,12 +35,13 @@ public static class GenerateCommand
         var originSteps = new Option<int?>("--origin-steps") { Description = "consistency discretisation (default: 50 turbo, 200 turbo-v2)" };
         var motion = new Option<double>("--motion-strength") { Description = "turbo-v2 motion guidance λ", DefaultValueFactory = _ => 0.05 };
         var percentage = new Option<double>("--motion-percentage") { Description = "turbo-v2 share of high-noise steps with motion guidance", DefaultValueFactory = _ => 0.5 };
+        var offload = new Option<bool>("--offload") { Description = "keep text encoder and VAE on the CPU between uses (less GPU memory)" };
         var frameChunk = new Option<int>("--frame-chunk") { Description = "frames per VAE decoder call (lower uses less memory)", DefaultValueFactory = _ => 4 };
 
         var cmd = new Command("generate", "Generate videos from text with T2V-Turbo (4-8 steps) or the VideoCrafter2 teacher.")
         {
             prompt, model, lora, unet, config, mode, steps, guidance, frames, fps, height, width, seed, numVideos, prompts,
-            device, dtype, output, crf, originSteps, motion, percentage, frameChunk,
+            device, dtype, output, crf, originSteps, motion, percentage, frameChunk, offload,
         };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
@@ -68,60 +69,81 @@ public static class GenerateCommand
             };
             options.Validate(8);
             var files = new ModelFiles(modelFile.FullName, parse.GetValue(lora)?.FullName, parse.GetValue(unet)?.FullName, parse.GetValue(config)?.FullName);
-            Run(texts, files, options, dev, dt, parse.GetValue(output), parse.GetValue(crf));
+            Run(texts, files, options, dev, dt, parse.GetValue(output), parse.GetValue(crf), parse.GetValue(offload));
         }));
         return cmd;
     }
 
-    private static void Run(List<string> texts, ModelFiles files, GenerateOptions options, Device dev, ScalarType dt, string? output, int crf)
+    private static void Run(List<string> texts, ModelFiles files, GenerateOptions options, Device dev, ScalarType dt, string? output, int crf, bool offload)
     {
         var total = System.Diagnostics.Stopwatch.StartNew();
         TextToVideoPipeline? pipeline = null;
         var warnings = new List<string>();
-        AnsiConsole.Status().Start("loading weights", ctx =>
+        var stages = new[] { "text encoder", "VAE", "UNet", "LoRA" };
+        Bars().Start(ctx =>
         {
-            pipeline = ModelLoader.Load(files, options.Mode, dev, dt, warnings.Add, stage => ctx.Status($"loading {stage}"));
+            var task = ctx.AddTask("loading weights", maxValue: files.Lora is null ? 3 : 4);
+            pipeline = ModelLoader.Load(files, options.Mode, dev, dt, warnings.Add, stage =>
+            {
+                task.Description = $"loading {stage}";
+                task.Value = Array.IndexOf(stages, stage);
+            });
+            task.Value = task.MaxValue;
         });
         double loadSeconds = total.Elapsed.TotalSeconds;
         foreach (var w in warnings) AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(w)}");
         using var pipe = pipeline!;
+        if (offload) pipe.OffloadTextAndVaeNow();
         long seed = options.Seed ?? Random.Shared.NextInt64(0, int.MaxValue);
         AnsiConsole.MarkupLine($"seed: [bold]{seed}[/]  mode: {options.Mode}  steps: {options.ResolvedSteps}  guidance: {options.ResolvedGuidance}  device: {dev}  dtype: {dt}");
 
-        GenerationResult? result = null;
-        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask("sampling", maxValue: options.ResolvedSteps);
-                result = pipe.Generate(texts, options with { Seed = seed, OnStep = (i, t, _) => task.Value = i + 1 });
-            });
-        using var res = result!;
-
+        // One prompt at a time (its videos batched), each with the same seed, so a prompt's video is reproducible alone.
         var written = new List<string>();
-        AnsiConsole.Progress().Start(ctx =>
+        var timings = new List<StageTimings>();
+        int videoCount = texts.Count * options.VideosPerPrompt, index = 0;
+        foreach (var text in texts)
         {
-            var task = ctx.AddTask("writing", maxValue: res.Prompts.Count);
-            var videos = VideoFrames.FromBatch(res.Videos);
-            for (int i = 0; i < videos.Count; i++)
+            GenerationResult? result = null;
+            Bars().Start(ctx =>
             {
-                string path = OutputPath(output, res.Prompts[i], seed, i, videos.Count);
-                var meta = new VideoMetadata(res.Prompts[i], seed, options.ResolvedSteps, options.ResolvedGuidance, pipe.ModelName, options.Mode.ToString());
+                var sampling = ctx.AddTask($"sampling {Short(text)}", maxValue: options.ResolvedSteps);
+                var decoding = ctx.AddTask("decoding", autoStart: false, maxValue: 1);
+                result = pipe.Generate(new[] { text }, options with
+                {
+                    Seed = seed,
+                    OnStep = (i, t, _) => sampling.Value = i + 1,
+                    OnDecode = () => { sampling.Value = sampling.MaxValue; decoding.StartTask(); decoding.IsIndeterminate = true; },
+                });
+                decoding.IsIndeterminate = false;
+                decoding.Value = 1;
+            });
+            using var res = result!;
+            timings.Add(res.Timings);
+            var videos = VideoFrames.FromBatch(res.Videos);
+            for (int i = 0; i < videos.Count; i++, index++)
+            {
+                string path = OutputPath(output, text, seed, index, videoCount);
+                var meta = new VideoMetadata(text, seed, options.ResolvedSteps, options.ResolvedGuidance, pipe.ModelName, options.Mode.ToString());
                 VideoWriter.Write(path, videos[i], options.ResolvedFps, meta, crf);
                 written.Add(path);
-                task.Increment(1);
+                AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(path)}[/]");
             }
-        });
-        foreach (var w in written) AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(w)}[/]");
-        var t = res.Timings;
+        }
         var table = new Table().Title("stage timings").AddColumns("stage", "seconds");
+        int calls = timings.Sum(x => x.UnetCallCount);
         table.AddRow("load weights", $"{loadSeconds:F2}");
-        table.AddRow("text encoder", $"{t.TextEncoder:F3}");
-        table.AddRow($"sampling ({t.UnetCallCount} UNet calls, {t.PerUnetCall * 1000:F1} ms each)", $"{t.Sampling:F3}");
-        table.AddRow("VAE decode", $"{t.VaeDecode:F3}");
-        table.AddRow("per video (text + sampling + decode)", $"{t.Total / res.Prompts.Count:F3}");
+        table.AddRow("text encoder", $"{timings.Sum(x => x.TextEncoder):F3}");
+        table.AddRow($"sampling ({calls} UNet calls, {timings.Sum(x => x.UnetCalls) / Math.Max(1, calls) * 1000:F1} ms each)", $"{timings.Sum(x => x.Sampling):F3}");
+        table.AddRow("VAE decode", $"{timings.Sum(x => x.VaeDecode):F3}");
+        table.AddRow("per video (text + sampling + decode)", $"{timings.Sum(x => x.Total) / Math.Max(1, written.Count):F3}");
         table.AddRow("total", $"{total.Elapsed.TotalSeconds:F2}");
         AnsiConsole.Write(table);
     }
+
+    private static Progress Bars() => AnsiConsole.Progress().AutoClear(false)
+        .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn());
+
+    private static string Short(string s) => Markup.Escape(s.Length <= 40 ? s : s[..37] + "...");
 
     internal static string OutputPath(string? output, string prompt, long seed, int index, int count)
     {

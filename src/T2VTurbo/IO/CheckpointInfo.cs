@@ -66,11 +66,8 @@ public sealed record CheckpointInfo(
             perPrefix[p] = perPrefix.GetValueOrDefault(p) + 1;
             paramsPerPrefix[p] = paramsPerPrefix.GetValueOrDefault(p) + n;
             total += n;
-            if (src is SafeTensorsFile st)
-            {
-                var d = st.Info(k).DType;
-                dtypes[d] = dtypes.GetValueOrDefault(d) + 1;
-            }
+            var d = SafeTensors.ToName(src.DType(k));
+            dtypes[d] = dtypes.GetValueOrDefault(d) + 1;
         }
         var notes = new List<string>();
         string kind = Classify(keys, notes);

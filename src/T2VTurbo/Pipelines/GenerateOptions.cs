@@ -41,6 +41,8 @@ public sealed record GenerateOptions
     /// <summary>Called after every sampling step with (index, timestep, denoised latent). The latent is disposed after
     /// the call: clone what you keep.</summary>
     public Action<int, long, Tensor>? OnStep { get; init; }
+    /// <summary>Called when sampling is done and VAE decoding starts.</summary>
+    public Action? OnDecode { get; init; }
 
     public int ResolvedSteps => Steps ?? Mode switch { GenerationMode.Teacher => 50, GenerationMode.TurboV2 => 16, _ => 4 };
     public double ResolvedGuidance => Guidance ?? (Mode == GenerationMode.Teacher ? 12.0 : 7.5);
