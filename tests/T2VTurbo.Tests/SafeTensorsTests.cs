@@ -60,4 +60,32 @@ public class SafeTensorsTests
         using var t = f.In("image");
         Assert.Equal(new long[] { 2, 3, 32, 32 }, t.shape);
     }
+
+    [Fact]
+    public void Reads_a_tensor_stored_past_the_2_GiB_mark()
+    {
+        // A sparse file: 2 GiB + 8 bytes of padding tensor (never read) and then a small tensor, so its offset
+        // does not fit an int. Costs no disk space and no memory.
+        var path = Path.Combine(Path.GetTempPath(), $"big-{Guid.NewGuid():N}.safetensors");
+        long pad = (1L << 31) + 8;
+        string json = $"{{\"pad\":{{\"dtype\":\"U8\",\"shape\":[{pad}],\"data_offsets\":[0,{pad}]}}," +
+                      $"\"w\":{{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[{pad},{pad + 16}]}}}}";
+        var header = System.Text.Encoding.UTF8.GetBytes(json.PadRight((json.Length + 7) / 8 * 8));
+        try
+        {
+            using (var fs = new FileStream(path, FileMode.CreateNew))
+            {
+                fs.Write(BitConverter.GetBytes((long)header.Length));
+                fs.Write(header);
+                fs.SetLength(8 + header.Length + pad);
+                fs.Seek(0, SeekOrigin.End);
+                foreach (var v in new[] { 1f, 2f, 3f, 4f }) fs.Write(BitConverter.GetBytes(v));
+            }
+            using var f = new SafeTensorsFile(path);
+            Assert.Equal(new long[] { pad }, f.Shape("pad"));
+            using var w = f.Load("w");
+            Assert.Equal(new[] { 1f, 2f, 3f, 4f }, w.data<float>().ToArray());
+        }
+        finally { File.Delete(path); }
+    }
 }
