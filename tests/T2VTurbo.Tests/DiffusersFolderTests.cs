@@ -138,8 +138,7 @@ public sealed class DiffusersFolderTests : IDisposable
         WriteVae(f, "diffusion_pytorch_model.bin");
         var folder = DiffusersFolder.Open(root);
         Assert.Equal(PathOf("vae/diffusion_pytorch_model.bin"), folder.WeightsPath("vae"));
-        using (var weights = folder.OpenWeights("vae"))
-        using (var vae = DiffusersVae.Load(folder.ReadConfig("vae"), weights))
+        using (var vae = DiffusersVae.FromFolder(folder))
             AssertDecodes(f, vae, "folder, .bin");
         WriteVae(f, "diffusion_pytorch_model.safetensors");
         Assert.Equal(PathOf("vae/diffusion_pytorch_model.safetensors"), folder.WeightsPath("vae"));
@@ -223,9 +222,9 @@ public sealed class DiffusersFolderTests : IDisposable
             ClipTokenizerOptions.HuggingFace with { ContextLength = files.ModelMaxLength ?? 77 });
         Assert.Equal(f.Config["tokenizer_effective"]!["pad_token_id"]!.GetValue<long>(), tokenizer.PadId);
 
-        using var weights = folder.OpenWeights("text_encoder");
-        Assert.True(weights.Contains("text_model.embeddings.position_ids"));
-        using var model = new HfClipTextModel(HfClipTextConfig.FromJson(folder.ReadConfig("text_encoder"))).LoadWeights(weights);
+        using (var weights = folder.OpenWeights("text_encoder"))
+            Assert.True(weights.Contains("text_model.embeddings.position_ids"));
+        using var model = HfClipTextModel.FromFolder(folder);
         var cases = JsonNode.Parse(File.ReadAllText(f.File("tokenizer_cases.json")))!["cases"]!.AsArray();
         var prompts = f.IntList("batch_case_indices").Select(i => cases[(int)i]!["text"]!.GetValue<string>()).ToList();
         using var _ = torch.no_grad();

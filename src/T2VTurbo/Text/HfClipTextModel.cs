@@ -93,6 +93,26 @@ public sealed class HfClipTextModel : nn.Module<Tensor, Tensor>
         return this;
     }
 
+    /// <summary>The <paramref name="component"/> (default text_encoder/) of a diffusers folder: config.json and
+    /// model.safetensors / pytorch_model.bin (<paramref name="variant"/> as in <see cref="DiffusersFolder.WeightsPath"/>).
+    /// In eval mode.</summary>
+    public static HfClipTextModel FromFolder(DiffusersFolder folder, string component = "text_encoder", string? variant = null)
+    {
+        var model = new HfClipTextModel(HfClipTextConfig.FromJson(folder.ReadConfig(component)));
+        try
+        {
+            using var weights = folder.OpenWeights(component, variant);
+            model.LoadWeights(weights);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        model.eval();
+        return model;
+    }
+
     /// <summary>Token + position embedding: ids [B, L] → [B, L, D].</summary>
     public Tensor Embed(Tensor ids)
     {

@@ -76,6 +76,15 @@ public static class DiffusersVae
         return vae;
     }
 
+    /// <summary>The <paramref name="component"/> (default vae/) of a diffusers folder: its config.json and weights
+    /// (<paramref name="variant"/> as in <see cref="DiffusersFolder.WeightsPath"/>), upcast to the module's float32.</summary>
+    public static KlAutoencoder FromFolder(DiffusersFolder folder, string component = "vae", string? variant = null)
+    {
+        var config = folder.ReadConfig(component);
+        using var weights = folder.OpenWeights(component, variant);
+        return Load(config, weights);
+    }
+
     private static void CheckBlockTypes(JsonObject json, string name, string expected, int levels)
     {
         if (json[name] is not JsonArray types) return;
