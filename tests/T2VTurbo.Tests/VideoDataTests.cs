@@ -153,6 +153,8 @@ public class VideoDataTests : IClassFixture<SyntheticVideos>
         Assert.Equal(2, ClipSampler.StrideFor(40, 16));           // 2.5 → 2
         Assert.Equal(1, ClipSampler.StrideFor(16, 16));
         Assert.Equal(3, ClipSampler.StrideFor(25, 8));
+        Assert.Equal(new ClipOptions(8, 16, 24, 512), ClipOptions.FromJson(new JsonObject { ["n_frames"] = 8, ["height"] = 24 }));
+        Assert.Throws<ArgumentException>(() => new ClipSampler(new ClipOptions(fps: 0)));
     }
 
     [Fact]

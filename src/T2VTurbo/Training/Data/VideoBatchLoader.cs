@@ -10,7 +10,7 @@ public sealed class VideoBatch : IDisposable
     public Tensor Videos { get; }
     public IReadOnlyList<string> Captions { get; }
     public IReadOnlyList<string> Paths { get; }
-    /// <summary>First frame of each clip in its video (the stride is in the log of the sampler's rule).</summary>
+    /// <summary>First frame of each clip in its video (its stride follows from the video's fps, see <see cref="ClipSampler"/>).</summary>
     public IReadOnlyList<int> StartFrames { get; }
     /// <summary>Where this batch began and where the next one begins (save <see cref="Next"/> to resume after it).</summary>
     public DataPosition Start { get; }
