@@ -211,6 +211,33 @@ public class ViClipRewardTests
     }
 
     [Fact]
+    public void Frame_gradient_matches_finite_differences()
+    {
+        // In float64 the autograd directional derivative of the summed score (through resize, crop, normalisation and
+        // the vision tower) equals a central difference along a random direction.
+        using var f = Fixture.Load(Name);
+        using var reward = LoadReward(f);
+        reward.Model.to(ScalarType.Float64);
+        using var scope = torch.NewDisposeScope();
+        var prompts = Prompts(f);
+        var crop = FixtureCrop(f);
+        var video = f.In("video01").to(ScalarType.Float64).expand(prompts.Length, -1, -1, -1, -1).contiguous();
+        var direction = torch.randn(video.shape, dtype: ScalarType.Float64, generator: new Generator(11));
+        var x = video.clone().requires_grad_(true);
+        reward.Score(x, prompts, crop).sum().backward();
+        double analytic = (x.grad! * direction).sum().item<double>();
+        const double eps = 1e-4;
+        using var _ = torch.no_grad();
+        double plus = reward.Score(video + eps * direction, prompts, crop).sum().item<double>();
+        double minus = reward.Score(video - eps * direction, prompts, crop).sum().item<double>();
+        double numeric = (plus - minus) / (2 * eps);
+        double rel = Math.Abs(analytic - numeric) / Math.Max(Math.Abs(numeric), 1e-12);
+        Console.WriteLine($"[grad] {Name}: directional derivative autograd {analytic:E6} vs central difference {numeric:E6} (rel err {rel:E2})");
+        Assert.True(Math.Abs(numeric) > 0, "the score does not depend on the frames");
+        Assert.True(rel < 1e-5, $"autograd {analytic} vs finite difference {numeric}: relative error {rel:E2}");
+    }
+
+    [Fact]
     public void Strict_load_uses_the_fixture_prefix_and_rejects_other_sizes()
     {
         using var f = Fixture.Load(Name);
