@@ -5,9 +5,9 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace T2VTurbo.Text;
 
-/// <summary>torch <c>nn.MultiheadAttention</c> as open_clip uses it for text (self-attention, causal): one packed
-/// input projection <c>in_proj_weight</c> [3W, W] = [q; k; v] rows, <c>in_proj_bias</c> [3W], then <c>out_proj</c>.
-/// With <c>causal: false</c> it is the unmasked self-attention of CLIP-style vision towers.</summary>
+/// <summary>torch <c>nn.MultiheadAttention</c> as open_clip uses it (self-attention; causal for text, unmasked for the
+/// vision tower): one packed input projection <c>in_proj_weight</c> [3W, W] = [q; k; v] rows, <c>in_proj_bias</c> [3W],
+/// then <c>out_proj</c>.</summary>
 public sealed class OpenClipSelfAttention : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter in_proj_weight;   // key: in_proj_weight [3W, W]
@@ -84,7 +84,9 @@ public sealed class OpenClipMlp : nn.Module<Tensor, Tensor>
     }
 }
 
-/// <summary>open_clip ResidualAttentionBlock (pre-LN): x += attn(ln_1(x)); x += mlp(ln_2(x)).</summary>
+/// <summary>open_clip ResidualAttentionBlock (pre-LN): x += attn(ln_1(x)); x += mlp(ln_2(x)). The text tower's blocks
+/// are causal; the vision tower's (<see cref="OpenClipResidualBlock(int, int, int, int, double, bool, bool)"/> with
+/// <c>causal: false</c>) attend to all tokens. ViCLIP's blocks use QuickGELU (<c>quickGelu: true</c>).</summary>
 public sealed class OpenClipResidualBlock : nn.Module<Tensor, Tensor>
 {
     private readonly LayerNorm ln_1, ln_2;        // keys: ln_1.*, ln_2.*
@@ -92,12 +94,12 @@ public sealed class OpenClipResidualBlock : nn.Module<Tensor, Tensor>
     private readonly OpenClipMlp mlp;             // keys: mlp.c_fc.*, mlp.c_proj.*
 
     public OpenClipResidualBlock(OpenClipTextConfig cfg)
-        : this(cfg.width, cfg.heads, cfg.MlpWidth, cfg.layers, cfg.layer_norm_eps) { }
+        : this(cfg.width, cfg.heads, cfg.MlpWidth, cfg.layers, cfg.layer_norm_eps, causal: true) { }
 
-    /// <summary>Any CLIP-style tower: <paramref name="layers"/> only scales the initialisation; <paramref name="causal"/>
-    /// false for vision towers; <paramref name="quickGelu"/> for OpenAI-CLIP / ViCLIP blocks.</summary>
-    public OpenClipResidualBlock(int width, int heads, int mlpWidth, int layers, double layerNormEps,
-        bool causal = true, bool quickGelu = false) : base(nameof(OpenClipResidualBlock))
+    /// <param name="layers">depth of the whole transformer (scales the initial out_proj/c_proj weights)</param>
+    /// <param name="quickGelu">OpenAI-CLIP / ViCLIP activation x·σ(1.702·x) instead of the exact GELU</param>
+    public OpenClipResidualBlock(int width, int heads, int mlpWidth, int layers, double layerNormEps, bool causal,
+        bool quickGelu = false) : base(nameof(OpenClipResidualBlock))
     {
         ln_1 = nn.LayerNorm(new long[] { width }, layerNormEps);
         attn = new OpenClipSelfAttention(width, heads, causal);
