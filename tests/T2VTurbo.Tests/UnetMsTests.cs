@@ -129,6 +129,22 @@ public class UnetMsTests
     }
 
     [Fact]
+    public void Bfloat16_model_stays_close_to_float32_reference()
+    {
+        using var f = Fixture.Load("unet_ms_turbo");
+        using var unet = Student(f);
+        unet.to(ScalarType.BFloat16);
+        Assert.All(unet.parameters(), p => Assert.Equal(ScalarType.BFloat16, p.dtype));
+        using var noGrad = torch.no_grad();
+        using var y = unet.forward(f.In("x"), f.In("timesteps"), f.In("encoder_hidden_states"), f.In("timestep_cond"));
+        Assert.Equal(ScalarType.Float32, y.dtype);
+        // bfloat16 keeps 8 mantissa bits (relative step 2^-8 per rounding): a few percent of the output range catches
+        // a wrong path (outputs are O(1)) without asserting float32 accuracy.
+        double range = f.In("output").abs().max().item<float>();
+        Fixture.AssertClose(y, f.In("output"), $"{f.Name}/output (bfloat16 model)", 0.05 * range);
+    }
+
+    [Fact]
     public void Every_stored_output_is_covered_by_a_test()
     {
         using var f = Fixture.Load("unet_ms_turbo");

@@ -135,7 +135,10 @@ public sealed class UnetMs : nn.Module
             skips.RemoveRange(skips.Count - k, k);
             // Not divisible by 2^upsamplers: upsample to the exact size of the next skip instead of ×2.
             if (i != up_blocks.Count - 1 && forceUpsampleSize) upsampleSize = [skips[^1].shape[2], skips[^1].shape[3]];
-            hCur = up_blocks[i].Forward(hCur, res, cond, upsampleSize);
+            var next = up_blocks[i].Forward(hCur, res, cond, upsampleSize);
+            hCur.Dispose();                                                            // each skip and each block input is used once
+            foreach (var skip in res) skip.Dispose();
+            hCur = next;
             observe?.Invoke($"up_block_{i}_out", hCur);
         }
 

@@ -56,11 +56,19 @@ public sealed class UpBlock3D : nn.Module
         for (int i = 0; i < resnets.Count; i++)
         {
             var joined = torch.cat([h, skips[skips.Count - 1 - i]], 1);                 // [(B·T), C + C_skip, h, w]
-            h = Layer3D.Run(joined, c, resnets[i], temp_convs[i], attentions?[i], temp_attentions?[i]);
+            h = Replace(h, x, Layer3D.Run(joined, c, resnets[i], temp_convs[i], attentions?[i], temp_attentions?[i]));
             joined.Dispose();
         }
         if (upsamplers is not null)
-            foreach (var up in upsamplers) h = up.call(h, upsampleSize);
+            foreach (var up in upsamplers) h = Replace(h, x, up.call(h, upsampleSize));
         return h.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Frees the previous activation as soon as the next exists (not the caller's input): at full size each
+    /// is hundreds of MB.</summary>
+    private static Tensor Replace(Tensor previous, Tensor input, Tensor next)
+    {
+        if (!ReferenceEquals(previous, input)) previous.Dispose();
+        return next;
     }
 }
