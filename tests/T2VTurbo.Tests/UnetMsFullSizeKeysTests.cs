@@ -60,6 +60,27 @@ public class UnetMsFullSizeKeysTests
         Assert.Equal(headerFloats, floats);
     }
 
+    [Fact]
+    public void Real_layout_at_reduced_width_runs_with_forced_upsample_sizes_and_keeps_the_key_names()
+    {
+        // libtorch has no META kernels for convolution, so the full-size forward cannot run here. The real layout (four
+        // levels, three upsamplers, every block type) at widths 32/64/128/128 (the real 1:2:4:4 ratios, hence the same
+        // shortcut convs) has the checkpoint's key names and exercises every skip: 2 videos, 3 frames, 13x10 latents
+        // (not multiples of 8: three forced upsample sizes).
+        var cfg = UnetMsConfig.Turbo with { block_out_channels = [32, 64, 128, 128], attention_head_dim = 16, cross_attention_dim = 24 };
+        using var unet = new UnetMs(cfg);
+        unet.eval();
+        var expected = ReferenceKeys.Load("", ReferenceKeys.ModelScope, Component).Select(k => k.Key).ToList();
+        expected.Insert(expected.IndexOf("time_embedding.linear_1.bias") + 1, "time_embedding.cond_proj.weight");
+        AssertSameSequence(expected, unet.state_dict().Keys.ToList(), "reduced-width key names");
+
+        using var noGrad = torch.no_grad();
+        torch.manual_seed(5);
+        using var y = unet.forward(torch.randn([2, 4, 3, 13, 10]), torch.tensor(new long[] { 999, 250 }), torch.randn([2, 7, 24]), torch.randn([2, 256]));
+        Assert.Equal(new long[] { 2, 4, 3, 13, 10 }, y.shape);
+        Assert.True(y.isfinite().all().item<bool>());
+    }
+
     /// <summary>Python's tuple repr, as the tsv writes shapes: (320, 4, 1, 1).</summary>
     private static string Tuple(long[] shape) => $"({string.Join(", ", shape)})";
 
