@@ -5,25 +5,28 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace T2VTurbo.Text;
 
-/// <summary>torch <c>nn.MultiheadAttention</c> as open_clip uses it for text (self-attention, causal): one packed
-/// input projection <c>in_proj_weight</c> [3W, W] = [q; k; v] rows, <c>in_proj_bias</c> [3W], then <c>out_proj</c>.</summary>
+/// <summary>torch <c>nn.MultiheadAttention</c> as open_clip uses it (self-attention; causal for text, unmasked for the
+/// vision tower): one packed input projection <c>in_proj_weight</c> [3W, W] = [q; k; v] rows, <c>in_proj_bias</c> [3W],
+/// then <c>out_proj</c>.</summary>
 public sealed class OpenClipSelfAttention : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter in_proj_weight;   // key: in_proj_weight [3W, W]
     private readonly Parameter in_proj_bias;     // key: in_proj_bias [3W]
     private readonly Linear out_proj;            // keys: out_proj.weight, out_proj.bias
     private readonly int heads;
+    private readonly bool causal;
 
-    public OpenClipSelfAttention(int width, int heads) : base(nameof(OpenClipSelfAttention))
+    public OpenClipSelfAttention(int width, int heads, bool causal = true) : base(nameof(OpenClipSelfAttention))
     {
         this.heads = heads;
+        this.causal = causal;
         in_proj_weight = new Parameter(torch.empty(3L * width, width));
         in_proj_bias = new Parameter(torch.zeros(3L * width));
         out_proj = nn.Linear(width, width);
         RegisterComponents();
     }
 
-    /// <summary>x: [B, L, W] (batch-first), causal over L.</summary>
+    /// <summary>x: [B, L, W] (batch-first), causal over L unless built with <c>causal: false</c>.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
@@ -32,7 +35,7 @@ public sealed class OpenClipSelfAttention : nn.Module<Tensor, Tensor>
         var qkv = F.linear(x, in_proj_weight, in_proj_bias);                        // [B, L, 3W]
         var parts = qkv.reshape(b, l, 3, heads, d).permute(2, 0, 3, 1, 4);          // [3, B, H, L, d]
         // SDPA scales q·kᵀ by 1/sqrt(d) and applies the same causal mask as open_clip's additive -inf attn_mask.
-        var y = F.scaled_dot_product_attention(parts[0], parts[1], parts[2], is_casual: true); // [B, H, L, d]
+        var y = F.scaled_dot_product_attention(parts[0], parts[1], parts[2], is_casual: causal); // [B, H, L, d]
         y = y.transpose(1, 2).reshape(b, l, w);                                      // [B, L, W]
         return out_proj.forward(y).MoveToOuterDisposeScope();
     }
@@ -76,22 +79,29 @@ public sealed class OpenClipMlp : nn.Module<Tensor, Tensor>
     }
 }
 
-/// <summary>open_clip ResidualAttentionBlock (pre-LN): x += attn(ln_1(x)); x += mlp(ln_2(x)).</summary>
+/// <summary>open_clip ResidualAttentionBlock (pre-LN): x += attn(ln_1(x)); x += mlp(ln_2(x)). The text tower's blocks
+/// are causal; the vision tower's (<see cref="OpenClipResidualBlock(int, int, int, int, double, bool)"/> with
+/// <c>causal: false</c>) attend to all tokens.</summary>
 public sealed class OpenClipResidualBlock : nn.Module<Tensor, Tensor>
 {
     private readonly LayerNorm ln_1, ln_2;        // keys: ln_1.*, ln_2.*
     private readonly OpenClipSelfAttention attn;  // keys: attn.in_proj_weight, attn.in_proj_bias, attn.out_proj.*
     private readonly OpenClipMlp mlp;             // keys: mlp.c_fc.*, mlp.c_proj.*
 
-    public OpenClipResidualBlock(OpenClipTextConfig cfg) : base(nameof(OpenClipResidualBlock))
+    public OpenClipResidualBlock(OpenClipTextConfig cfg)
+        : this(cfg.width, cfg.heads, cfg.MlpWidth, cfg.layers, cfg.layer_norm_eps, causal: true) { }
+
+    /// <param name="layers">depth of the whole transformer (scales the initial out_proj/c_proj weights)</param>
+    public OpenClipResidualBlock(int width, int heads, int mlpWidth, int layers, double layerNormEps, bool causal)
+        : base(nameof(OpenClipResidualBlock))
     {
-        ln_1 = nn.LayerNorm(new long[] { cfg.width }, cfg.layer_norm_eps);
-        attn = new OpenClipSelfAttention(cfg.width, cfg.heads);
-        ln_2 = nn.LayerNorm(new long[] { cfg.width }, cfg.layer_norm_eps);
-        mlp = new OpenClipMlp(cfg.width, cfg.MlpWidth);
+        ln_1 = nn.LayerNorm(new long[] { width }, layerNormEps);
+        attn = new OpenClipSelfAttention(width, heads, causal);
+        ln_2 = nn.LayerNorm(new long[] { width }, layerNormEps);
+        mlp = new OpenClipMlp(width, mlpWidth);
         RegisterComponents();
-        attn.ResetParameters(cfg.layers);
-        mlp.ResetParameters(cfg.layers);
+        attn.ResetParameters(layers);
+        mlp.ResetParameters(layers);
     }
 
     /// <summary>x: [B, L, W] → [B, L, W].</summary>
