@@ -30,6 +30,13 @@ public class ClipRewardTests
             foreach (bool aa in new[] { true, false })
                 Fixture.AssertClose(ImagePreprocess.Squash(frames, size, aa), TorchBicubicWeights.Resize(frames, size, size, aa),
                     $"clip/squash_{label}_aa_{aa}", tol);
+
+        // The real geometry: a 320×512 training frame squashed to 224×224 (non-integer scales on both axes).
+        int real = f.Config["real_model_cfg"]!["vision_cfg"]!["image_size"]!.GetValue<int>();
+        var frame = torch.rand(new long[] { 1, 3, 320, 512 }, generator: new Generator(13));
+        foreach (bool aa in new[] { true, false })
+            Fixture.AssertClose(ImagePreprocess.Squash(frame, real, aa), TorchBicubicWeights.Resize(frame, real, real, aa),
+                $"clip/squash_real_size_aa_{aa}", tol);
     }
 
     [Fact]

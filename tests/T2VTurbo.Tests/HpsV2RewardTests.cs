@@ -99,6 +99,44 @@ public class HpsV2RewardTests
     }
 
     [Fact]
+    public void Real_size_letterbox_of_a_320x512_frame_is_140x224_between_42_zero_rows()
+    {
+        using var f = Fixture.Load(FixtureName);
+        int size = f.Config["real_model_cfg"]!["vision_cfg"]!["image_size"]!.GetValue<int>();
+        using var scope = torch.NewDisposeScope();
+        var frames = torch.rand(new long[] { 1, 3, 320, 512 }, generator: new Generator(11)) * 0.9 + 0.05;   // no exact zeros
+        foreach (bool aa in new[] { true, false })
+        {
+            var boxed = ImagePreprocess.Letterbox(frames, size, aa);
+            Fixture.AssertClose(boxed, ReferenceLetterbox(frames, size, aa), $"{FixtureName}/real_size_letterbox_aa_{aa}", Tol(f, "preprocess"));
+            long newH = (long)Math.Round(320.0 * size / 512, MidpointRounding.ToEven), top = (size - newH) / 2;
+            Assert.Equal(0, boxed[.., .., ..(int)top].abs().max().item<float>());
+            Assert.Equal(0, boxed[.., .., (int)(top + newH)..].abs().max().item<float>());
+            Assert.True(boxed[.., .., (int)top].abs().min().item<float>() > 0 && boxed[.., .., (int)(top + newH - 1)].abs().min().item<float>() > 0,
+                "the first/last resized rows must hold image content");
+            if (size == 224) Assert.Equal((140L, 42L), (newH, top));
+        }
+    }
+
+    [Fact]
+    public void Bfloat16_model_scores_in_float32_with_gradients()
+    {
+        // Training runs the reward model in bf16 (--mixed_precision bf16); preprocessing stays in the frames' dtype.
+        using var f = Fixture.Load(FixtureName);
+        using var reward = LoadReward(f, MainAntialias(f));
+        reward.Model.to(ScalarType.BFloat16);
+        using var scope = torch.NewDisposeScope();
+        var c = Cases(f).First();
+        var frames = f.In($"{c}/frames01").clone().requires_grad_(true);
+        var score = reward.Score(frames, Prompts(f, c));
+        Assert.Equal(ScalarType.Float32, score.dtype);
+        Fixture.AssertClose(score, f.In($"{c}/score"), $"{FixtureName}/{c}/score_bf16", 0.05);
+        score.sum().backward();
+        Assert.True(frames.grad is not null && frames.grad.isfinite().all().item<bool>() && frames.grad.abs().max().item<float>() > 0,
+            "bf16 model: no finite non-zero gradient at the frames");
+    }
+
+    [Fact]
     public void Text_features_match_reference()
     {
         using var f = Fixture.Load(FixtureName);

@@ -38,7 +38,7 @@ public static class ImagePreprocess
         long h = images.shape[2], w = images.shape[3];
         double scale = size / (double)Math.Max(h, w);
         long newH = (long)Math.Round(h * scale, MidpointRounding.ToEven), newW = (long)Math.Round(w * scale, MidpointRounding.ToEven);
-        var x = scale != 1.0 ? ResizeBicubic(images, newH, newW, antialias) : images;   // [N, 3, newH, newW]
+        var x = scale != 1.0 ? ResizeBicubic(images, newH, newW, antialias) : images.alias(); // [N, 3, newH, newW]
         long padH = size - x.shape[2], padW = size - x.shape[3];
         if (padH != 0 || padW != 0)
             x = F.pad(x, [padW / 2, padW - padW / 2, padH / 2, padH - padH / 2], PaddingModes.Constant, 0.0); // [N, 3, size, size]

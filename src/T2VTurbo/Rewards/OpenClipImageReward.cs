@@ -96,8 +96,9 @@ public abstract class OpenClipImageReward : IRewardModel
         var model = new OpenClipModel(config);
         try
         {
-            if (device is not null) model.to(device);
+            // dtype first: a bf16 model then crosses to the GPU at half the size.
             if (dtype is not null) model.to(dtype.Value);
+            if (device is not null) model.to(device);
             StateDictLoader.Load(model, source, new LoadOptions { Prefix = prefix, Strict = true });
             return model;
         }

@@ -25,6 +25,7 @@ public sealed class OpenClipTransformer : nn.Module
     public Tensor Run(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
+        x = x.alias();   // the caller keeps its own handle even if there are no blocks
         foreach (var block in resblocks) x = block.forward(x);
         return x.MoveToOuterDisposeScope();
     }
