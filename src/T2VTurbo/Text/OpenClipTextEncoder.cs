@@ -9,10 +9,25 @@ public sealed class OpenClipTransformer : nn.Module
 {
     private readonly ModuleList<OpenClipResidualBlock> resblocks;
 
-    public OpenClipTransformer(OpenClipTextConfig cfg) : base(nameof(OpenClipTransformer))
+    public OpenClipTransformer(OpenClipTextConfig cfg)
+        : this(cfg.width, cfg.heads, cfg.MlpWidth, cfg.layers, cfg.layer_norm_eps, causal: true) { }
+
+    /// <summary>A stack of <paramref name="layers"/> blocks; the vision tower uses <c>causal: false</c>.</summary>
+    public OpenClipTransformer(int width, int heads, int mlpWidth, int layers, double layerNormEps, bool causal)
+        : base(nameof(OpenClipTransformer))
     {
-        resblocks = new ModuleList<OpenClipResidualBlock>(Enumerable.Range(0, cfg.layers).Select(_ => new OpenClipResidualBlock(cfg)).ToArray());
+        resblocks = new ModuleList<OpenClipResidualBlock>(Enumerable.Range(0, layers)
+            .Select(_ => new OpenClipResidualBlock(width, heads, mlpWidth, layers, layerNormEps, causal)).ToArray());
         RegisterComponents();
+    }
+
+    /// <summary>Runs every block in order: x [B, L, W] → [B, L, W].</summary>
+    public Tensor Run(Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        x = x.alias();   // the caller keeps its own handle even if there are no blocks
+        foreach (var block in resblocks) x = block.forward(x);
+        return x.MoveToOuterDisposeScope();
     }
 
     public ModuleList<OpenClipResidualBlock> Blocks => resblocks;
