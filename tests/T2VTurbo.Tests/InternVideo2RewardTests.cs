@@ -55,4 +55,32 @@ public class InternVideo2RewardTests
         using var scope = torch.NewDisposeScope();
         f.AssertClose(enc.Hidden(f.In("pixel_values")), "vision_blocks_out_exact_gelu", Tol(f, "features"));
     }
+
+    private static BertTextEncoder LoadText(Fixture f)
+    {
+        var enc = new BertTextEncoder(InternVideo2Config.FromJson(f.Config).text);
+        StateDictLoader.Load(enc, f.Weights, new LoadOptions { Prefix = "text_encoder.bert.", Strict = true });
+        enc.eval();
+        return enc;
+    }
+
+    [Fact]
+    public void Text_tower_matches_reference()
+    {
+        using var f = Fixture.Load(Name);
+        using var enc = LoadText(f);
+        using var _ = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        double tol = Tol(f, "features");
+        var ids = f.In("text_input_ids");
+        var mask = f.In("text_attention_mask");
+        f.AssertClose(enc.Embed(ids), "text_embeddings_out", tol);
+        var outs = new List<Tensor>();
+        var hidden = enc.Hidden(ids, mask, outs);
+        Assert.Equal(enc.Config.fusion_layer, outs.Count);
+        for (int i = 0; i < outs.Count; i++)
+            if (f.Has($"text_layer_{i}_out")) f.AssertClose(outs[i], $"text_layer_{i}_out", tol);
+        f.AssertClose(hidden, "text_last_hidden", tol);
+        f.AssertClose(enc.forward(ids, mask), "text_cls", tol);
+    }
 }
