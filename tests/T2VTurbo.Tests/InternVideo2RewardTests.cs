@@ -1,4 +1,5 @@
 using T2VTurbo.IO;
+using T2VTurbo.Rewards;
 using T2VTurbo.Rewards.InternVideo2;
 using T2VTurbo.Tests.Support;
 using TorchSharp;
@@ -82,5 +83,207 @@ public class InternVideo2RewardTests
             if (f.Has($"text_layer_{i}_out")) f.AssertClose(outs[i], $"text_layer_{i}_out", tol);
         f.AssertClose(hidden, "text_last_hidden", tol);
         f.AssertClose(enc.forward(ids, mask), "text_cls", tol);
+    }
+
+    private static InternVideo2Reward LoadReward(Fixture f)
+    {
+        var model = new InternVideo2Stage2(InternVideo2Config.FromJson(f.Config));
+        model.Load(f.Weights);
+        return new InternVideo2Reward(model, BertWordPieceTokenizer.FromEmbedded());
+    }
+
+    private static string[] Prompts(Fixture f) => f.Config["prompts"]!.AsArray().Select(p => p!.GetValue<string>()).ToArray();
+
+    private static (long Top, long Left) FixtureCrop(Fixture f)
+    {
+        var crop = f.In("crop_top_left");
+        return (crop[0].item<long>(), crop[1].item<long>());
+    }
+
+    [Fact]
+    public void Embedded_vocab_is_bert_uncased()
+    {
+        // The reference loads google-bert/bert-large-uncased's vocab.txt (md5 64800d5d8528ce344256daf115d4965e).
+        using var stream = typeof(BertWordPieceTokenizer).Assembly.GetManifestResourceStream(BertWordPieceTokenizer.EmbeddedVocabularyName);
+        Assert.NotNull(stream);
+        using var gz = new System.IO.Compression.GZipStream(stream!, System.IO.Compression.CompressionMode.Decompress);
+        using var raw = new MemoryStream();
+        gz.CopyTo(raw);
+        var md5 = Convert.ToHexString(System.Security.Cryptography.MD5.HashData(raw.ToArray())).ToLowerInvariant();
+        Assert.Equal("64800d5d8528ce344256daf115d4965e", md5);
+        var tok = BertWordPieceTokenizer.FromEmbedded();
+        Assert.Equal(30522, tok.VocabSize);
+        Assert.Equal((0L, 100L, 101L), (tok.PadId, tok.UnkId, tok.ClsId));
+    }
+
+    [Fact]
+    public void Tokenizer_matches_reference_ids()
+    {
+        using var f = Fixture.Load(Name);
+        var tok = BertWordPieceTokenizer.FromEmbedded();
+        int maxLen = InternVideo2Config.FromJson(f.Config).max_txt_l;
+        var (ids, mask) = tok.Encode(Prompts(f), maxLen);
+        var expectedIds = f.In("text_input_ids");
+        var expectedMask = f.In("text_attention_mask");
+        Assert.Equal(expectedIds.shape, ids.shape);
+        var idErr = (ids - expectedIds).abs().max().item<long>();
+        var maskErr = (mask - expectedMask).abs().max().item<long>();
+        MeasuredErrors.Record($"{Name}/text_input_ids", idErr);
+        MeasuredErrors.Record($"{Name}/text_attention_mask", maskErr);
+        Assert.True(idErr == 0, $"token ids differ:\n ours {string.Join(",", ids.data<long>())}\n ref  {string.Join(",", expectedIds.data<long>())}");
+        Assert.Equal(0, maskErr);
+        // InternVideo2's quirk: [CLS] first, never a [SEP] (102).
+        Assert.True((ids.select(1, 0) == tok.ClsId).all().item<bool>());
+        Assert.False((ids == 102).any().item<bool>());
+    }
+
+    [Fact]
+    public void Tokenizer_basic_splitting_follows_bert()
+    {
+        // Lower case, accents stripped, punctuation split off, CJK characters alone, control characters dropped.
+        Assert.Equal(new[] { "cafe", ",", "naive", "!", "中", "文", "x" }, BertWordPieceTokenizer.BasicTokenize("Café, NAÏVE!中文\u0007 x"));
+        var tok = BertWordPieceTokenizer.FromEmbedded();
+        Assert.Equal(new[] { "[UNK]" }, tok.Tokenize(new string('q', 101)));   // over 100 characters
+        Assert.Contains("[SEP]", tok.Tokenize("a [SEP] b"));                    // special literals stay whole
+        var (ids, mask) = tok.Encode(new[] { "" }, 5);
+        Assert.Equal(new long[] { 101, 0, 0, 0, 0 }, ids.data<long>().ToArray());
+        Assert.Equal(new long[] { 1, 0, 0, 0, 0 }, mask.data<long>().ToArray());
+    }
+
+    [Fact]
+    public void Preprocessing_matches_reference()
+    {
+        using var f = Fixture.Load(Name);
+        var cfg = InternVideo2Config.FromJson(f.Config);
+        using var scope = torch.NewDisposeScope();
+        double tol = Tol(f, "preprocess");
+        var video = f.In("video01");                                                    // [B, T, 3, H, W]
+        var (b, t, c, h, w) = (video.shape[0], video.shape[1], video.shape[2], video.shape[3], video.shape[4]);
+        var frames = video.reshape(b * t, c, h, w);
+        var resized = InternVideo2Preprocess.ResizeMinSide(frames, cfg.vision.img_size, antialias: true);
+        f.AssertClose(resized, "resized_01", tol);
+        f.AssertClose(InternVideo2Preprocess.ResizeMinSide(frames, cfg.vision.img_size, antialias: false), "resized_01_antialias_false", tol);
+        var (top, left) = FixtureCrop(f);
+        f.AssertClose(InternVideo2Preprocess.Crop(resized, top, left, cfg.vision.img_size), "resized_cropped_01", tol);
+        f.AssertClose(InternVideo2Preprocess.PixelValues(video, cfg, (top, left)), "pixel_values", tol);
+        f.AssertClose(InternVideo2Preprocess.PixelValues(video, cfg with { antialias = false }, (top, left)), "pixel_values_antialias_false", tol);
+    }
+
+    [Fact]
+    public void Crop_offset_is_drawn_like_torchvision()
+    {
+        // The fixture drew its crop with torch.manual_seed(crop_seed) right before RandomCrop.get_params.
+        using var f = Fixture.Load(Name);
+        var cfg = InternVideo2Config.FromJson(f.Config);
+        var resized = f.In("resized_01");
+        using var gen = new Generator(f.Config["crop_seed"]!.GetValue<ulong>());
+        var drawn = InternVideo2Preprocess.DrawCrop(resized.shape[2], resized.shape[3], cfg.vision.img_size, gen);
+        Assert.Equal(FixtureCrop(f), drawn);
+    }
+
+    [Fact]
+    public void Features_and_score_match_reference()
+    {
+        using var f = Fixture.Load(Name);
+        using var reward = LoadReward(f);
+        using var _ = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        double tolF = Tol(f, "features"), tolS = Tol(f, "score");
+        var model = reward.Model;
+        var raw = model.VideoFeaturesRaw(f.In("pixel_values"));
+        f.AssertClose(raw, "video_features_raw", tolF);
+        var video = reward.VideoFeatures(f.In("video01"), FixtureCrop(f));
+        f.AssertClose(video, "video_features", tolF);
+        f.AssertClose(model.TextFeaturesRaw(f.In("text_input_ids"), f.In("text_attention_mask")), "text_features_raw", tolF);
+        var text = reward.TextFeatures(Prompts(f));
+        f.AssertClose(text, "text_features", tolF);
+        f.AssertClose(InternVideo2Stage2.Similarity(video, text), "score", tolS);
+    }
+
+    [Fact]
+    public void Reward_score_matches_reference_through_the_interface()
+    {
+        // IRewardModel pairs video i with caption i: the fixture video repeated once per prompt gives the stored scores.
+        using var f = Fixture.Load(Name);
+        using var reward = LoadReward(f);
+        using var _ = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var prompts = Prompts(f);
+        var video = f.In("video01");
+        Assert.Equal(1, video.shape[0]);
+        var clips = video.expand(prompts.Length, -1, -1, -1, -1);
+        IRewardModel rm = reward;
+        Assert.Equal(RewardKind.Video, rm.Kind);
+        f.AssertClose(reward.Score(clips, prompts, FixtureCrop(f)), "score", Tol(f, "score"));
+        var cfg = reward.Model.Config with { antialias = false };
+        using var noAa = new InternVideo2Reward(new InternVideo2Stage2(cfg), reward.Tokenizer);
+        noAa.Model.Load(f.Weights);
+        f.AssertClose(noAa.Score(clips, prompts, FixtureCrop(f)), "score_antialias_false", Tol(f, "score"));
+        // Random crop from a generator seeded like the fixture lands on the same offset.
+        using var seeded = new InternVideo2Reward(reward.Model, reward.Tokenizer, new Generator(f.Config["crop_seed"]!.GetValue<ulong>()));
+        Fixture.AssertClose(seeded.Score(video, prompts.Take(1).ToArray()), f.In("score").narrow(0, 0, 1), $"{Name}/score[0] (seeded crop)", Tol(f, "score"));
+    }
+
+    [Fact]
+    public void Exact_gelu_variant_matches_reference_score()
+    {
+        using var f = Fixture.Load(Name);
+        var cfg = InternVideo2Config.FromJson(f.Config);
+        using var model = new InternVideo2Stage2(cfg with { vision = cfg.vision with { use_fused_mlp = false } });
+        model.Load(f.Weights);
+        using var reward = new InternVideo2Reward(model, BertWordPieceTokenizer.FromEmbedded());
+        using var _ = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var video = reward.VideoFeatures(f.In("video01"), FixtureCrop(f));
+        f.AssertClose(video, "video_features_exact_gelu", Tol(f, "features"));
+        f.AssertClose(InternVideo2Stage2.Similarity(video, reward.TextFeatures(Prompts(f))), "score_exact_gelu", Tol(f, "score"));
+    }
+
+    [Fact]
+    public void Gradient_reaches_the_frames()
+    {
+        using var f = Fixture.Load(Name);
+        using var reward = LoadReward(f);
+        using var scope = torch.NewDisposeScope();
+        var frames = f.In("video01").clone().requires_grad_(true);
+        var score = reward.Score(frames, Prompts(f).Take((int)frames.shape[0]).ToArray(), FixtureCrop(f));
+        (-score.mean()).backward();
+        var grad = frames.grad;
+        Assert.NotNull(grad);
+        Assert.True(grad!.isfinite().all().item<bool>(), "frame gradient has non-finite values");
+        double norm = grad.abs().max().item<float>();
+        Console.WriteLine($"[grad] {Name}: max |d(-score)/d frames| = {norm:E2}");
+        Assert.True(norm > 0, "no gradient reached the frames");
+        // The text tower runs under no_grad: none of its parameters gets a gradient.
+        Assert.All(reward.Model.TextEncoder.parameters(), p => Assert.True(p.grad is null || p.grad.abs().max().item<float>() == 0));
+    }
+
+    [Fact]
+    public void Fixture_weights_load_strictly_and_only_documented_keys_are_dropped()
+    {
+        using var f = Fixture.Load(Name);
+        var cfg = InternVideo2Config.FromJson(f.Config);
+        using var model = new InternVideo2Stage2(cfg);
+        var loaded = model.Load(f.Weights).ToHashSet(StringComparer.Ordinal);
+        var dropped = f.Config["weights"]!["dropped_by_loader"]!.AsArray().Select(k => k!.GetValue<string>()).ToHashSet(StringComparer.Ordinal);
+        var notLoaded = f.Weights.Keys.Where(k => !loaded.Contains(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
+        Assert.Equal(dropped.OrderBy(k => k, StringComparer.Ordinal), notLoaded);
+        Assert.All(notLoaded, k => Assert.Contains(InternVideo2Stage2.DroppedCheckpointPrefixes, p => k.StartsWith(p, StringComparison.Ordinal)));
+        // A model of another depth fails with every mismatch listed.
+        using var deeper = new InternVideo2Stage2(cfg with { vision = cfg.vision with { depth = cfg.vision.depth + 1 } });
+        var ex = Assert.Throws<StateDictMismatchException>(() => deeper.Load(f.Weights));
+        Assert.Contains($"blocks.{cfg.vision.depth}.", ex.Message);
+    }
+
+    [Fact]
+    public void Reward_rejects_bad_inputs()
+    {
+        using var f = Fixture.Load(Name);
+        using var reward = LoadReward(f);
+        var video = f.In("video01");
+        var prompts = Prompts(f);
+        Assert.Throws<ArgumentException>(() => reward.Score(video, prompts));                       // 1 clip, 2 captions
+        Assert.Throws<ArgumentException>(() => reward.Score(video.narrow(1, 0, video.shape[1] - 1), prompts.Take(1).ToArray())); // wrong T
+        Assert.Throws<ArgumentException>(() => reward.Score(video.select(0, 0), prompts.Take(1).ToArray()));  // no batch dim
     }
 }
