@@ -287,3 +287,40 @@ public class InternVideo2RewardTests
         Assert.Throws<ArgumentException>(() => reward.Score(video.select(0, 0), prompts.Take(1).ToArray()));  // no batch dim
     }
 }
+
+/// <summary>The full-size InternVideo2-Stage2-1B reward model, built from the default config on the META device, holds
+/// exactly the released checkpoint's keys and shapes (shared/reference/internvideo2_s2_1b_state_dict.json), except the
+/// keys the loader drops; the BERT keys lose their "bert." level because the model holds BertModel directly.</summary>
+[Collection(MetaDevice.Collection)]
+public class InternVideo2FullSizeKeysTests
+{
+    private const string File = "internvideo2_s2_1b_state_dict.json";
+
+    [Fact]
+    public void Full_size_model_has_the_checkpoint_keys()
+    {
+        var path = Path.Combine(ReferenceKeys.Root, File);
+        Assert.True(System.IO.File.Exists(path), $"reference key list is missing: {path}");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(System.IO.File.ReadAllText(path))!.AsObject();
+        var dropped = json["dropped_by_loader"]!.AsArray().Select(n => n!.GetValue<string>()).ToHashSet(StringComparer.Ordinal);
+        var reference = json["state_dict"]!.AsArray()
+            .Select(n => (Key: n!["name"]!.GetValue<string>(), Shape: n["shape"]!.AsArray().Select(x => x!.GetValue<long>()).ToArray()))
+            .ToList();
+        Assert.Equal(json["n_tensors"]!.GetValue<int>(), reference.Count);
+        Assert.All(dropped, k => Assert.Contains(reference, r => r.Key == k));
+        var expected = reference.Where(r => !dropped.Contains(r.Key))
+            .ToDictionary(r => r.Key.StartsWith("text_encoder.bert.", StringComparison.Ordinal) ? "text_encoder." + r.Key["text_encoder.bert.".Length..] : r.Key,
+                          r => r.Shape, StringComparer.Ordinal);
+
+        using var model = MetaDevice.Build(() => new InternVideo2Stage2());
+        var actual = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape, StringComparer.Ordinal);
+        var missing = expected.Keys.Where(k => !actual.ContainsKey(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
+        var unexpected = actual.Keys.Where(k => !expected.ContainsKey(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
+        var shapes = expected.Where(kv => actual.TryGetValue(kv.Key, out var s) && !s.SequenceEqual(kv.Value))
+            .Select(kv => $"{kv.Key}: reference [{string.Join(",", kv.Value)}] vs model [{string.Join(",", actual[kv.Key])}]").ToList();
+        Assert.True(missing.Count + unexpected.Count + shapes.Count == 0,
+            $"{missing.Count} missing, {unexpected.Count} unexpected, {shapes.Count} shape mismatches:\n  " +
+            string.Join("\n  ", missing.Take(20).Select(k => "missing: " + k).Concat(unexpected.Take(20).Select(k => "unexpected: " + k)).Concat(shapes.Take(20))));
+        Assert.Equal(6144, model.Config.vision.MlpHidden);
+    }
+}
