@@ -160,7 +160,7 @@ public class InternVideo2RewardTests
         var video = f.In("video01");                                                    // [B, T, 3, H, W]
         var (b, t, c, h, w) = (video.shape[0], video.shape[1], video.shape[2], video.shape[3], video.shape[4]);
         var frames = video.reshape(b * t, c, h, w);
-        var resized = InternVideo2Preprocess.ResizeMinSide(frames, cfg.vision.img_size, antialias: true);
+        var resized = InternVideo2Preprocess.ResizeMinSide(frames, cfg.vision.img_size, cfg.antialias);
         f.AssertClose(resized, "resized_01", tol);
         f.AssertClose(InternVideo2Preprocess.ResizeMinSide(frames, cfg.vision.img_size, antialias: false), "resized_01_antialias_false", tol);
         var (top, left) = FixtureCrop(f);
@@ -200,28 +200,44 @@ public class InternVideo2RewardTests
         f.AssertClose(InternVideo2Stage2.Similarity(video, text), "score", tolS);
     }
 
+    /// <summary>The fixture's videos and prompts as IRewardModel pairs (video i, caption i): the reference broadcasts
+    /// [B, E]·[N, E], so one video is repeated per prompt (B == 1) or one prompt per video (N == 1).</summary>
+    private static (Tensor Clips, string[] Captions) Pairs(Fixture f)
+    {
+        var video = f.In("video01");
+        var prompts = Prompts(f);
+        long b = video.shape[0], n = prompts.Length, pairs = Math.Max(b, n);
+        Assert.True(b == n || b == 1 || n == 1, $"fixture has {b} videos and {n} prompts: not broadcastable");
+        var clips = b == 1 ? video.expand(pairs, -1, -1, -1, -1).contiguous() : video;
+        var captions = n == 1 ? Enumerable.Repeat(prompts[0], (int)pairs).ToArray() : prompts;
+        return (clips, captions);
+    }
+
     [Fact]
     public void Reward_score_matches_reference_through_the_interface()
     {
-        // IRewardModel pairs video i with caption i: the fixture video repeated once per prompt gives the stored scores.
         using var f = Fixture.Load(Name);
         using var reward = LoadReward(f);
         using var _ = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        var prompts = Prompts(f);
-        var video = f.In("video01");
-        Assert.Equal(1, video.shape[0]);
-        var clips = video.expand(prompts.Length, -1, -1, -1, -1);
+        var (clips, captions) = Pairs(f);
         IRewardModel rm = reward;
         Assert.Equal(RewardKind.Video, rm.Kind);
-        f.AssertClose(reward.Score(clips, prompts, FixtureCrop(f)), "score", Tol(f, "score"));
+        f.AssertClose(reward.Score(clips, captions, FixtureCrop(f)), "score", Tol(f, "score"));
+
         var cfg = reward.Model.Config with { antialias = false };
-        using var noAa = new InternVideo2Reward(new InternVideo2Stage2(cfg), reward.Tokenizer);
-        noAa.Model.Load(f.Weights);
-        f.AssertClose(noAa.Score(clips, prompts, FixtureCrop(f)), "score_antialias_false", Tol(f, "score"));
-        // Random crop from a generator seeded like the fixture lands on the same offset.
-        using var seeded = new InternVideo2Reward(reward.Model, reward.Tokenizer, new Generator(f.Config["crop_seed"]!.GetValue<ulong>()));
-        Fixture.AssertClose(seeded.Score(video, prompts.Take(1).ToArray()), f.In("score").narrow(0, 0, 1), $"{Name}/score[0] (seeded crop)", Tol(f, "score"));
+        var noAaModel = new InternVideo2Stage2(cfg);
+        noAaModel.Load(f.Weights);
+        using var noAa = new InternVideo2Reward(noAaModel, reward.Tokenizer);
+        f.AssertClose(noAa.Score(clips, captions, FixtureCrop(f)), "score_antialias_false", Tol(f, "score"));
+
+        // The random crop, drawn from a generator seeded like the fixture's global RNG, lands on the same offset.
+        var seededModel = new InternVideo2Stage2(reward.Model.Config);
+        seededModel.Load(f.Weights);
+        using var gen = new Generator(f.Config["crop_seed"]!.GetValue<ulong>());
+        using var seeded = new InternVideo2Reward(seededModel, reward.Tokenizer, gen);
+        var first = seeded.Score(clips.narrow(0, 0, 1), captions.Take(1).ToArray());
+        Fixture.AssertClose(first, f.In("score").narrow(0, 0, 1), $"{Name}/score[0] (seeded crop)", Tol(f, "score"));
     }
 
     [Fact]
@@ -245,8 +261,9 @@ public class InternVideo2RewardTests
         using var f = Fixture.Load(Name);
         using var reward = LoadReward(f);
         using var scope = torch.NewDisposeScope();
-        var frames = f.In("video01").clone().requires_grad_(true);
-        var score = reward.Score(frames, Prompts(f).Take((int)frames.shape[0]).ToArray(), FixtureCrop(f));
+        var (clips, captions) = Pairs(f);
+        var frames = clips.clone().requires_grad_(true);
+        var score = reward.Score(frames, captions, FixtureCrop(f));
         (-score.mean()).backward();
         var grad = frames.grad;
         Assert.NotNull(grad);
@@ -280,11 +297,11 @@ public class InternVideo2RewardTests
     {
         using var f = Fixture.Load(Name);
         using var reward = LoadReward(f);
-        var video = f.In("video01");
-        var prompts = Prompts(f);
-        Assert.Throws<ArgumentException>(() => reward.Score(video, prompts));                       // 1 clip, 2 captions
-        Assert.Throws<ArgumentException>(() => reward.Score(video.narrow(1, 0, video.shape[1] - 1), prompts.Take(1).ToArray())); // wrong T
-        Assert.Throws<ArgumentException>(() => reward.Score(video.select(0, 0), prompts.Take(1).ToArray()));  // no batch dim
+        var video = f.In("video01").narrow(0, 0, 1);
+        var prompt = Prompts(f)[0];
+        Assert.Throws<ArgumentException>(() => reward.Score(video, new[] { prompt, prompt }));                    // 1 clip, 2 captions
+        Assert.Throws<ArgumentException>(() => reward.Score(torch.cat(new[] { video, video }, 1), new[] { prompt })); // wrong T
+        Assert.Throws<ArgumentException>(() => reward.Score(video.select(0, 0), new[] { prompt }));                // no batch dim
     }
 }
 
