@@ -303,6 +303,23 @@ public class InternVideo2RewardTests
         Assert.Throws<ArgumentException>(() => reward.Score(torch.cat(new[] { video, video }, 1), new[] { prompt })); // wrong T
         Assert.Throws<ArgumentException>(() => reward.Score(video.select(0, 0), new[] { prompt }));                // no batch dim
     }
+
+    [Fact]
+    public void Bfloat16_model_scores_close_to_float32()
+    {
+        // The reference runs the reward in half precision (fp16 weights, RMSNorm / LayerScale in fp32); the port must run
+        // after a dtype cast (the int64 position_ids buffer stays an index) and stay near the float32 scores.
+        using var f = Fixture.Load(Name);
+        using var reward = LoadReward(f);
+        reward.Model.to(ScalarType.BFloat16);
+        Assert.Equal(ScalarType.BFloat16, reward.Model.parameters().First().dtype);
+        using var _ = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var (clips, captions) = Pairs(f);
+        var score = reward.Score(clips.to(ScalarType.BFloat16), captions, FixtureCrop(f));
+        Assert.Equal(ScalarType.BFloat16, score.dtype);
+        Fixture.AssertClose(score.to(ScalarType.Float32), f.In("score"), $"{Name}/score (bfloat16 model)", 1e-2);
+    }
 }
 
 /// <summary>The full-size InternVideo2-Stage2-1B reward model, built from the default config on the META device, holds

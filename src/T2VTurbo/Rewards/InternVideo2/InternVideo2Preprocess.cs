@@ -64,14 +64,18 @@ public static class InternVideo2Preprocess
 
     /// <summary>Clips [B, T, C, H, W] in [0, 1] → pixel values [B, C, T, S, S]. The crop is at
     /// <paramref name="cropTopLeft"/> when given, otherwise drawn from <paramref name="generator"/>; neither is used
-    /// when the frames need no resize (shorter side already S), as in the reference.</summary>
+    /// when the frames need no resize (shorter side already S), as in the reference. Float16 / bfloat16 clips are
+    /// processed in float32.</summary>
     public static Tensor PixelValues(Tensor clips, InternVideo2Config cfg, (long Top, long Left)? cropTopLeft = null, Generator? generator = null)
     {
         CheckFrames(clips, 5, "clips [B, T, C, H, W]");
         using var scope = torch.NewDisposeScope();
         var (b, t, c, h, w) = (clips.shape[0], clips.shape[1], clips.shape[2], clips.shape[3], clips.shape[4]);
         int s = cfg.vision.img_size;
-        var x = clips.reshape(b * t, c, h, w);                                      // [B·T, C, H, W]
+        // Half-precision frames are preprocessed in float32 (CPU has no antialiased bicubic for them); the vision tower
+        // casts the pixel values to its own dtype, as encode_vision does.
+        var x = clips.dtype is ScalarType.Float16 or ScalarType.BFloat16 ? clips.to(ScalarType.Float32) : clips;
+        x = x.reshape(b * t, c, h, w);                                              // [B·T, C, H, W]
         if (ResizedSize(h, w, s) is not null)
         {
             x = ResizeMinSide(x, s, cfg.antialias);                                  // [B·T, C, H', W']
