@@ -122,6 +122,19 @@ public partial class TorchCheckpointTests
         }
     }
 
+    [Theory]
+    [InlineData("module")]   // InternVideo2's released checkpoint
+    [InlineData("model")]    // ViCLIP's
+    public void State_dict_nested_under_module_or_model_is_found(string key)
+    {
+        using var dir = new TempDir();
+        var tensors = SampleTensors();
+        var path = dir.File("rm.pt");
+        PyBridgeSave(path, new Hashtable { [key] = ToHashtable(tensors), ["epoch"] = 3 });
+        using var src = TorchCheckpoint.OpenStateDict(path);
+        Assert.Equal(tensors.Keys.OrderBy(k => k), src.Keys.OrderBy(k => k));
+    }
+
     [Fact]
     public void Non_tensor_entries_of_a_state_dict_are_skipped()
     {

@@ -117,13 +117,15 @@ internal sealed class TorchStateDictFile : ICheckpointSource
         string path = archive.Path;
         switch (archive.Root)
         {
-            case PickleDict root when root.TryGet("state_dict", out var nested):
+            // Lightning and most trainers nest under "state_dict"; InternVideo2 under "module"; ViCLIP under "model".
+            case PickleDict root when TorchCheckpoint.CountTensors(root) == 0 && NestedKey(root) is { } key:
+                root.TryGet(key, out var nested);
                 return nested as PickleDict ?? throw new InvalidDataException(
-                    $"{path}: 'state_dict' entry is a {RestrictedUnpickler.TypeName(nested)}, expected a dict of tensors");
+                    $"{path}: '{key}' entry is a {RestrictedUnpickler.TypeName(nested)}, expected a dict of tensors");
             case PickleDict root:
                 if (TorchCheckpoint.CountTensors(root) > 0) return root;
                 var names = root.Items.Select(kv => kv.Key is string s ? $"'{s}'" : RestrictedUnpickler.TypeName(kv.Key)).Take(20);
-                throw new InvalidDataException($"{path}: the pickled dict has no tensors and no 'state_dict' entry " +
+                throw new InvalidDataException($"{path}: the pickled dict has no tensors and no 'state_dict', 'module' or 'model' entry of tensors " +
                     $"(top-level keys: {string.Join(", ", names)}{(root.Count > 20 ? ", ..." : "")})");
             case List<object?> or object?[]:
                 int n = archive.Root is List<object?> l ? l.Count : ((object?[])archive.Root).Length;
@@ -133,6 +135,11 @@ internal sealed class TorchStateDictFile : ICheckpointSource
                 throw new InvalidDataException($"{path} holds a pickled {RestrictedUnpickler.TypeName(archive.Root)}, expected a state dict");
         }
     }
+
+    private static readonly string[] NestingKeys = ["state_dict", "module", "model"];
+
+    private static string? NestedKey(PickleDict root) =>
+        NestingKeys.FirstOrDefault(k => root.TryGet(k, out var v) && (k == "state_dict" || v is PickleDict d && TorchCheckpoint.CountTensors(d) > 0));
 
     public void Dispose() => archive.Dispose();
 }
