@@ -12,7 +12,7 @@ public static class ConvertCommand
 {
     public static Command Create()
     {
-        var input = new Argument<FileInfo>("in") { Description = "weight file to read (.ckpt, .pt, .safetensors)" };
+        var input = new Argument<string>("in") { Description = "weight file to read (.ckpt, .pt, .bin, .safetensors) or a ModelScope diffusers folder" };
         var output = new Argument<FileInfo>("out") { Description = "safetensors file to write" };
         var dtype = new Option<string?>("--dtype") { Description = "store floating tensors as fp32, bf16 or fp16 (default: as read)" };
         var config = new Option<FileInfo?>("--config") { Description = "architecture JSON, used to name the modules of an official LoRA list file (default: VideoCrafter2)" };
@@ -21,7 +21,19 @@ public static class ConvertCommand
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
             var target = CheckpointInfo.ParseDType(parse.GetValue(dtype));
-            var inPath = parse.GetValue(input)!.FullName;
+            var inPath = Path.GetFullPath(parse.GetValue(input)!);
+            if (Directory.Exists(inPath))
+            {
+                AnsiConsole.Progress().Start(ctx =>
+                {
+                    var task = ctx.AddTask("converting");
+                    task.IsIndeterminate = true;
+                    ModelScopeLoader.ConvertFolder(inPath, Path.GetFullPath(parse.GetValue(output)!.FullName), target);
+                    task.Value = task.MaxValue;
+                });
+                AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(parse.GetValue(output)!.FullName)}[/] (ModelScope unet/vae/text_encoder with their configs)");
+                return;
+            }
             var outPath = parse.GetValue(output)!.FullName;
             if (TorchCheckpoint.IsTensorList(inPath))
             {
@@ -45,12 +57,22 @@ public static class ConvertCommand
     /// for (built on the META device: shapes only, no memory), checking every shape on the way.</summary>
     private static void ConvertLoraList(string inPath, string outPath, TorchSharp.torch.ScalarType? dtype, string? configPath)
     {
-        var cfg = configPath is null ? VideoCrafter2Config.Default : VideoCrafter2Config.FromFile(configPath);
-        using var unet = new Unet3D(cfg.Unet with { time_cond_proj_dim = cfg.Unet.time_cond_proj_dim ?? 256 }, TorchSharp.torch.META);
+        // The first tensor tells the family: VideoCrafter2's list starts with time_embed.0 (Linear, 2-D up weight),
+        // ModelScope's with conv_in (Conv2d, 4-D).
+        bool ms = TorchCheckpoint.ListShapes(inPath) is { Count: > 0 } shapes && shapes[0].Shape.Length == 4;
+        using TorchSharp.torch.nn.Module unet = ms
+            ? new T2VTurbo.Models.ModelScope.UnetMs(T2VTurbo.Models.ModelScope.UnetMsConfig.Turbo, TorchSharp.torch.META)
+            : new Unet3D(VideoCrafter2Unet(configPath), TorchSharp.torch.META);
         var list = TorchCheckpoint.ReadTensorList(inPath);
         using var weights = LoraWeights.FromList(list, unet, inPath);
         var meta = new Dictionary<string, string> { ["format"] = "pt", ["source"] = Path.GetFileName(inPath), ["kind"] = "t2v-turbo-lora" };
         SafeTensors.Save(outPath, weights.ToNamed(), meta, dtype);
         AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(outPath)}[/] ({weights.Pairs.Count} LoRA modules, named)");
+    }
+
+    private static UnetConfig VideoCrafter2Unet(string? configPath)
+    {
+        var cfg = configPath is null ? VideoCrafter2Config.Default : VideoCrafter2Config.FromFile(configPath);
+        return cfg.Unet with { time_cond_proj_dim = cfg.Unet.time_cond_proj_dim ?? 256 };
     }
 }

@@ -14,7 +14,7 @@ public static class GenerateCommand
     public static Command Create()
     {
         var prompt = new Argument<string?>("prompt") { Description = "what the video shows", Arity = ArgumentArity.ZeroOrOne };
-        var model = new Option<FileInfo?>("--model") { Description = "VideoCrafter2 model.ckpt, the merged T2V-Turbo checkpoint, or a safetensors copy" };
+        var model = new Option<string?>("--model") { Description = "VideoCrafter2 model.ckpt, the merged T2V-Turbo checkpoint, a safetensors copy, or a ModelScope diffusers folder" };
         var lora = new Option<FileInfo?>("--lora") { Description = "T2V-Turbo LoRA (unet_lora.pt or .safetensors), merged at load" };
         var unet = new Option<FileInfo?>("--unet") { Description = "bare UNet weights replacing the model's UNet (v2 unet_mg.pt)" };
         var config = new Option<FileInfo?>("--config") { Description = "architecture JSON (reference yaml names) for models of another size" };
@@ -22,9 +22,10 @@ public static class GenerateCommand
         var steps = new Option<int?>("--steps") { Description = "sampling steps (default: 4 turbo, 16 turbo-v2, 50 teacher)" };
         var guidance = new Option<double?>("--guidance") { Description = "guidance scale w (default: 7.5; teacher CFG 12)" };
         var frames = new Option<int>("--frames") { Description = "frames per video", DefaultValueFactory = _ => 16 };
-        var fps = new Option<int?>("--fps") { Description = "frame rate for conditioning and output (default: 16; turbo-v2 8)" };
-        var height = new Option<int>("--height") { Description = "height in pixels (multiple of 8)", DefaultValueFactory = _ => 320 };
-        var width = new Option<int>("--width") { Description = "width in pixels (multiple of 8)", DefaultValueFactory = _ => 512 };
+        var fps = new Option<int?>("--fps") { Description = "frame rate for conditioning and output (default: 16; turbo-v2 and ModelScope 8)" };
+        var height = new Option<int?>("--height") { Description = "height in pixels, a multiple of 8 (default: 320; ModelScope 256)" };
+        var width = new Option<int?>("--width") { Description = "width in pixels, a multiple of 8 (default: 512; ModelScope 256)" };
+        var family = new Option<string?>("--family") { Description = "vc2 | ms (default: recognised from the weights)" };
         var seed = new Option<long?>("--seed") { Description = "random seed (default: random, printed)" };
         var numVideos = new Option<int>("--num-videos") { Description = "videos per prompt", DefaultValueFactory = _ => 1 };
         var prompts = new Option<FileInfo?>("--prompts") { Description = "file with one prompt per line" };
@@ -41,7 +42,7 @@ public static class GenerateCommand
         var cmd = new Command("generate", "Generate videos from text with T2V-Turbo (4-8 steps) or the VideoCrafter2 teacher.")
         {
             prompt, model, lora, unet, config, mode, steps, guidance, frames, fps, height, width, seed, numVideos, prompts,
-            device, dtype, output, crf, originSteps, motion, percentage, frameChunk, offload,
+            device, dtype, output, crf, originSteps, motion, percentage, frameChunk, offload, family,
         };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
@@ -53,8 +54,10 @@ public static class GenerateCommand
                 texts.AddRange(File.ReadAllLines(pf.FullName).Select(l => l.Trim()).Where(l => l.Length > 0));
             }
             if (texts.Count == 0) throw new ArgumentException("give a prompt, or --prompts FILE with one prompt per line");
-            var modelFile = parse.GetValue(model) ?? throw new ArgumentException(
-                "--model is required: VideoCrafter2 model.ckpt (with --lora unet_lora.pt or --unet unet_mg.pt) or a merged T2V-Turbo checkpoint");
+            var modelPath = parse.GetValue(model) ?? throw new ArgumentException(
+                "--model is required: VideoCrafter2 model.ckpt (with --lora unet_lora.pt or --unet unet_mg.pt), a merged T2V-Turbo checkpoint, or a ModelScope folder");
+            modelPath = Path.GetFullPath(modelPath);
+            if (!File.Exists(modelPath) && !Directory.Exists(modelPath)) throw new FileNotFoundException($"model not found: {modelPath}");
             if (parse.GetValue(lora) is not null && parse.GetValue(unet) is not null)
                 throw new ArgumentException("--lora and --unet exclude each other: a LoRA is merged into VideoCrafter2's UNet, --unet replaces it");
             var genMode = ParseMode(parse.GetValue(mode)!);
@@ -67,8 +70,9 @@ public static class GenerateCommand
                 VideosPerPrompt = parse.GetValue(numVideos), OriginSteps = parse.GetValue(originSteps),
                 MotionStrength = parse.GetValue(motion), MotionPercentage = parse.GetValue(percentage), DecodeFrameChunk = parse.GetValue(frameChunk),
             };
-            options.Validate(8);
-            var files = new ModelFiles(modelFile.FullName, parse.GetValue(lora)?.FullName, parse.GetValue(unet)?.FullName, parse.GetValue(config)?.FullName);
+            var fam = parse.GetValue(family) is { } fs ? ParseFamily(fs) : ModelLoader.DetectFamily(modelPath);
+            options.Resolve(fam).Validate(8);
+            var files = new ModelFiles(modelPath, parse.GetValue(lora)?.FullName, parse.GetValue(unet)?.FullName, parse.GetValue(config)?.FullName) { Family = fam };
             Run(texts, files, options, dev, dt, parse.GetValue(output), parse.GetValue(crf), parse.GetValue(offload));
         }));
         return cmd;
@@ -124,7 +128,7 @@ public static class GenerateCommand
             {
                 string path = OutputPath(output, text, seed, index, videoCount);
                 var meta = new VideoMetadata(text, seed, options.ResolvedSteps, options.ResolvedGuidance, pipe.ModelName, options.Mode.ToString());
-                VideoWriter.Write(path, videos[i], options.ResolvedFps, meta, crf);
+                VideoWriter.Write(path, videos[i], res.Fps, meta, crf);
                 written.Add(path);
                 AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(path)}[/]");
             }
@@ -166,6 +170,13 @@ public static class GenerateCommand
         "turbo-v2" or "v2" => GenerationMode.TurboV2,
         "teacher" => GenerationMode.Teacher,
         _ => throw new ArgumentException($"unknown --mode '{s}': use turbo, turbo-v2 or teacher"),
+    };
+
+    internal static ModelFamily ParseFamily(string s) => s.ToLowerInvariant() switch
+    {
+        "vc2" or "videocrafter2" => ModelFamily.VideoCrafter2,
+        "ms" or "modelscope" => ModelFamily.ModelScope,
+        _ => throw new ArgumentException($"unknown --family '{s}': use vc2 or ms"),
     };
 
     internal static Device ParseDevice(string s)

@@ -20,6 +20,7 @@ public sealed record CheckpointInfo(
 
     public static CheckpointInfo Read(string path)
     {
+        if (Directory.Exists(path)) return DescribeDiffusersFolder(path);
         if (TorchCheckpoint.IsTensorList(path)) return DescribeLoraList(path);
         using var src = Checkpoint.Open(path);
         return Describe(src);
@@ -74,8 +75,37 @@ public sealed record CheckpointInfo(
         return new CheckpointInfo(src.Path, kind, perPrefix, paramsPerPrefix, dtypes, total, notes);
     }
 
+    /// <summary>A diffusers model folder (the ModelScope layout): components and their parameter counts.</summary>
+    private static CheckpointInfo DescribeDiffusersFolder(string root)
+    {
+        var folder = DiffusersFolder.Open(root);
+        var perPrefix = new Dictionary<string, int>();
+        var paramsPer = new Dictionary<string, long>();
+        var dtypes = new Dictionary<string, int>();
+        var notes = new List<string>();
+        bool student = false;
+        foreach (var c in new[] { "unet", "vae", "text_encoder" })
+        {
+            if (!folder.HasComponent(c)) { notes.Add($"missing component folder {c}/"); continue; }
+            using var src = folder.OpenWeights(c);
+            perPrefix[c + "/"] = src.Keys.Count();
+            paramsPer[c + "/"] = src.Keys.Sum(k => src.Shape(k).Aggregate(1L, (a, b) => a * b));
+            foreach (var k in src.Keys) { var d = SafeTensors.ToName(src.DType(k)); dtypes[d] = dtypes.GetValueOrDefault(d) + 1; }
+            if (c == "unet") student = src.Contains("time_embedding.cond_proj.weight");
+        }
+        if (!student) notes.Add("teacher UNet: T2V-Turbo (MS) needs its LoRA (--lora unet_lora.pt, rank 32); time_embedding.cond_proj then starts from a fixed-seed init (spec §3.5)");
+        string kind = $"ModelScope diffusers folder ({folder.PipelineClass ?? "no pipeline class"}), {(student ? "T2V-Turbo (MS) student UNet" : "ModelScopeT2V teacher UNet")}";
+        return new CheckpointInfo(root, kind, perPrefix, paramsPer, dtypes, paramsPer.Values.Sum(), notes);
+    }
+
     private static string Classify(List<string> keys, List<string> notes)
     {
+        if (keys.Any(k => k.EndsWith("time_embedding.linear_1.weight", StringComparison.Ordinal)))
+        {
+            bool student = keys.Any(k => k.EndsWith("time_embedding.cond_proj.weight", StringComparison.Ordinal));
+            bool single = keys.Any(k => k.StartsWith("vae.", StringComparison.Ordinal)) && keys.Any(k => k.StartsWith("text_encoder.", StringComparison.Ordinal));
+            return $"ModelScope {(single ? "model in one file (unet., vae., text_encoder.)" : "UNet")}, {(student ? "T2V-Turbo (MS) student" : "teacher")}";
+        }
         bool Has(string k) => keys.Contains(k);
         bool hasUnet = keys.Any(k => k.StartsWith(UnetPrefix, StringComparison.Ordinal));
         bool bareUnet = Has("input_blocks.0.0.weight") && Has("out.2.weight");

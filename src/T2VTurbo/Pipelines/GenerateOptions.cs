@@ -22,10 +22,11 @@ public sealed record GenerateOptions
     /// <summary>Guidance scale: the w fed to the student (7.5), or the teacher's CFG scale (12, VideoCrafter2's script).</summary>
     public double? Guidance { get; init; }
     public int Frames { get; init; } = 16;
-    /// <summary>Frame rate used for conditioning and for the output file: 16 (v1), 8 (v2).</summary>
+    /// <summary>Frame rate used for conditioning (VideoCrafter2) and for the output file: 16 (v1), 8 (v2, ModelScope).</summary>
     public int? Fps { get; init; }
-    public int Height { get; init; } = 320;
-    public int Width { get; init; } = 512;
+    /// <summary>Video size in pixels: 320×512 for VideoCrafter2, 256×256 for ModelScope.</summary>
+    public int? Height { get; init; }
+    public int? Width { get; init; }
     /// <summary>Seed of the one CPU generator that draws every noise (initial latent, then one per step). Null: random.</summary>
     public long? Seed { get; init; }
     public int VideosPerPrompt { get; init; } = 1;
@@ -34,8 +35,8 @@ public sealed record GenerateOptions
     /// <summary>v2 motion strength λ (motion_gs) and the share of high-noise steps that get it (percentage).</summary>
     public double MotionStrength { get; init; } = 0.05;
     public double MotionPercentage { get; init; } = 0.5;
-    /// <summary>Teacher DDIM η (VideoCrafter2's script uses 1.0).</summary>
-    public double Eta { get; init; } = 1.0;
+    /// <summary>Teacher DDIM η: 1.0 for VideoCrafter2 (its script), 0 for ModelScope (diffusers' default).</summary>
+    public double? Eta { get; init; }
     /// <summary>Frames per VAE decoder call (memory bound for long or large videos). Null: all at once.</summary>
     public int? DecodeFrameChunk { get; init; } = 4;
     /// <summary>Called after every sampling step with (index, timestep, denoised latent). The latent is disposed after
@@ -46,12 +47,26 @@ public sealed record GenerateOptions
 
     public int ResolvedSteps => Steps ?? Mode switch { GenerationMode.Teacher => 50, GenerationMode.TurboV2 => 16, _ => 4 };
     public double ResolvedGuidance => Guidance ?? (Mode == GenerationMode.Teacher ? 12.0 : 7.5);
-    public int ResolvedFps => Fps ?? (Mode == GenerationMode.TurboV2 ? 8 : 16);
     public int ResolvedOriginSteps => OriginSteps ?? (Mode == GenerationMode.TurboV2 ? 200 : 50);
+    public double ResolvedEta(ModelFamily family) => Eta ?? (family == ModelFamily.ModelScope ? 0.0 : 1.0);
+
+    /// <summary>These options with the family's defaults filled in (size, fps).</summary>
+    public GenerateOptions Resolve(ModelFamily family)
+    {
+        bool ms = family == ModelFamily.ModelScope;
+        return this with
+        {
+            Height = Height ?? (ms ? 256 : 320),
+            Width = Width ?? (ms ? 256 : 512),
+            Fps = Fps ?? (ms || Mode == GenerationMode.TurboV2 ? 8 : 16),
+        };
+    }
 
     /// <summary>Throws one clear error per bad value, naming it.</summary>
+    /// <summary>Checks resolved options (see <see cref="Resolve"/>).</summary>
     public void Validate(int latentDownFactor)
     {
+        if (Height is null || Width is null || Fps is null) throw new InvalidOperationException("options must be resolved for a model family first");
         if (Height <= 0 || Width <= 0 || Height % 8 != 0 || Width % 8 != 0)
             throw new ArgumentException($"height and width must be positive multiples of 8, got {Height}x{Width}");
         if (Height % latentDownFactor != 0 || Width % latentDownFactor != 0)
@@ -70,10 +85,10 @@ public sealed record GenerateOptions
             if (k < 1 || k > 1000) throw new ArgumentException($"origin steps must be in 1..1000, got {k}");
             if (steps < 1 || steps > k) throw new ArgumentException($"steps must be in 1..{k} (the origin steps) for {Mode}, got {steps}");
         }
-        if (ResolvedFps < 1) throw new ArgumentException($"fps must be at least 1, got {ResolvedFps}");
+        if (Fps < 1) throw new ArgumentException($"fps must be at least 1, got {Fps}");
         if (!double.IsFinite(ResolvedGuidance) || ResolvedGuidance < 0) throw new ArgumentException($"guidance must be a finite number ≥ 0, got {ResolvedGuidance}");
         if (MotionPercentage < 0 || MotionPercentage > 1) throw new ArgumentException($"motion percentage must be in [0, 1], got {MotionPercentage}");
-        if (Eta < 0) throw new ArgumentException($"eta must be ≥ 0, got {Eta}");
+        if (Eta is < 0) throw new ArgumentException($"eta must be ≥ 0, got {Eta}");
         if (DecodeFrameChunk is < 1) throw new ArgumentException($"decode frame chunk must be at least 1, got {DecodeFrameChunk}");
     }
 }
@@ -82,6 +97,8 @@ public sealed record GenerateOptions
 /// videos per prompt (prompt-major), the seed used, and seconds per stage.</summary>
 public sealed record GenerationResult(Tensor Videos, long Seed, IReadOnlyList<string> Prompts, StageTimings Timings) : IDisposable
 {
+    /// <summary>Frame rate the videos were conditioned on and should be played at.</summary>
+    public int Fps { get; init; } = 16;
     public void Dispose() => Videos.Dispose();
 }
 

@@ -26,6 +26,10 @@ public static class ModelLoader
     public static TextToVideoPipeline Load(ModelFiles files, GenerationMode mode, Device device, ScalarType dtype,
         Action<string>? warn = null, Action<string>? progress = null)
     {
+        if ((files.Family ?? DetectFamily(files.Model)) == ModelFamily.ModelScope)
+            return ModelScopeLoader.Load(files, mode, device, dtype, warn, progress);
+        if (Directory.Exists(files.Model))
+            throw new ArgumentException($"{files.Model} is a folder without model_index.json; VideoCrafter2 weights are one file (model.ckpt or .safetensors)");
         var cfg = files.Config is null ? VideoCrafter2Config.Default : VideoCrafter2Config.FromFile(files.Config);
         using var model = Checkpoint.Open(files.Model);
         RequirePrefix(model, TextPrefix, "text encoder");
@@ -59,7 +63,7 @@ public static class ModelLoader
         StateDictLoader.Load(unet, unetSource, new LoadOptions { Prefix = unetPrefix, AllowMissing = allowMissing });
         if (allowMissing.Length > 0)
         {
-            InitTimeCondProj(unet);
+            InitConditionProjection(unet, "time_cond_proj.weight");
             warn?.Invoke("time_cond_proj.weight is not in these weights (it never is in VideoCrafter2's model.ckpt or the official " +
                          "unet_lora.pt): using PyTorch's default init from a fixed seed, as the reference app uses a random one. " +
                          "The merged T2V-Turbo checkpoint carries the trained value.");
@@ -81,9 +85,16 @@ public static class ModelLoader
                                            $"expected a VideoCrafter2-layout checkpoint ({CheckpointInfo.Describe(src).Kind})");
     }
 
-    private static void InitTimeCondProj(Unet3D unet)
+    /// <summary>The family a model path belongs to: a diffusers folder or diffusers UNet names → ModelScope.</summary>
+    public static ModelFamily DetectFamily(string path) =>
+        ModelScopeLoader.Recognises(path) ? ModelFamily.ModelScope : ModelFamily.VideoCrafter2;
+
+    /// <summary>PyTorch's default Linear init U(−1/√in, 1/√in), drawn from a fixed seed, for a guidance projection whose
+    /// base weight the files do not carry (spec §3.5).</summary>
+    internal static void InitConditionProjection(nn.Module unet, string key)
     {
-        var w = (Tensor)unet.get_parameter("time_cond_proj.weight")!;
+        var w = unet.named_parameters().FirstOrDefault(p => p.name == key).parameter
+                ?? throw new InvalidOperationException($"the UNet has no parameter {key}");
         double bound = 1.0 / Math.Sqrt(w.shape[1]);
         using var g = new Generator(TimeCondProjSeed, torch.CPU);
         using var noGrad = torch.no_grad();
