@@ -177,7 +177,8 @@ public sealed class Distiller : IDisposable
         }
 
         // 8-10. teacher CFG (LCM form) + one DDIM step to t_e, target = same student without grad, pseudo-Huber
-        if (role != MicroStepRole.VideoReward)
+        // (skipped, teacher included, when its weight is 0: reward-only fine-tuning)
+        if (role != MicroStepRole.VideoReward && o.ConsistencyWeight != 0)
         {
             Tensor target;
             using (torch.no_grad())
