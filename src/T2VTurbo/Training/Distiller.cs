@@ -107,7 +107,7 @@ public sealed class Distiller : IDisposable
             }
         }
         double gradNorm = ClipGradients();
-        if (!double.IsFinite(gradNorm)) throw new NonFiniteLossException(Step, $"the gradient norm ({gradNorm})");
+        if (!double.IsFinite(gradNorm)) throw new NonFiniteLossException(Step + 1, $"the gradient norm ({gradNorm})");
         Optimizer.step();
         Step++;
         var terms = sums.ToDictionary(kv => kv.Key, kv => kv.Value.Sum / kv.Value.Count);
@@ -197,7 +197,7 @@ public sealed class Distiller : IDisposable
         float total = loss.item<float>();
         terms["loss"] = total;
         foreach (var (k, v) in terms)
-            if (!double.IsFinite(v)) throw new NonFiniteLossException(Step, $"{k} ({v})");
+            if (!double.IsFinite(v)) throw new NonFiniteLossException(Step + 1, $"{k} ({v})");
         terms["t_start"] = tStart.to(ScalarType.Float32).mean().item<float>();
         terms["w"] = w.mean().item<float>();
         if (loss.requires_grad) (loss * scale).backward();

@@ -27,3 +27,6 @@ public interface ITrainingBatches : IDisposable
     string Position { get; }
     void Restore(string position);
 }
+
+/// <summary>What a video data reader is asked for (spec §4.3: 16 frames at 16 fps, resized to 320×512).</summary>
+public sealed record TrainingDataSpec(int BatchSize, int Frames, int Height, int Width, int Fps, long Seed);

@@ -119,7 +119,7 @@ public class DistillerTests(ITestOutputHelper output)
         using var fixedBatch = data.Next();
         data.Restore("0");
         using var d = new Distiller(s.Models, [new RewardTerm(new BrightnessReward(RewardKind.Image), 1.0, 2)],
-            Fast with { ConsistencyWeight = 0, LearningRate = 2e-3 });
+            Fast with { ConsistencyWeight = 0, LearningRate = 5e-3 });
         double before = SingleStepBrightness(s, fixedBatch);
         var rewards = new List<double>();
         for (int i = 0; i < 6; i++) rewards.Add(d.TrainStep(data).Terms["reward_brightness"]);
@@ -242,6 +242,7 @@ public class DistillerTests(ITestOutputHelper output)
             Assert.Equal(savedValues, LoraValues(s.Lora));   // the failed step applied nothing
             var last = File.ReadAllLines(Path.Combine(dir, DistillRun.LogFile))[^1];
             Assert.Contains("error", last);
+            Assert.Contains("step 3", e.Message);
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }
