@@ -114,18 +114,25 @@ public class DistillerTests(ITestOutputHelper output)
     [Fact]
     public void Training_on_a_reward_alone_raises_that_reward_of_the_single_step_sample()
     {
-        using var s = Load();
-        using var data = Data(s, count: 1);
-        using var fixedBatch = data.Next();
-        data.Restore("0");
-        using var d = new Distiller(s.Models, [new RewardTerm(new BrightnessReward(RewardKind.Image), 1.0, 2)],
-            Fast with { ConsistencyWeight = 0, LearningRate = 5e-3 });
-        double before = SingleStepBrightness(s, fixedBatch);
-        var rewards = new List<double>();
-        for (int i = 0; i < 6; i++) rewards.Add(d.TrainStep(data).Terms["reward_brightness"]);
-        double after = SingleStepBrightness(s, fixedBatch);
-        output.WriteLine($"single-step brightness {before:F5} → {after:F5}; training rewards {string.Join(", ", rewards.Select(r => r.ToString("F5")))}");
-        Assert.True(after > before + 1e-3, $"reward did not rise: {before} → {after}");
+        // weight +1 must raise the brightness of ŷ's frames on a fixed batch; the control (weight −1) must lower it
+        var results = new Dictionary<double, (double Before, double After)>();
+        foreach (double weight in new[] { 1.0, -1.0 })
+        {
+            using var s = Load();
+            using var data = Data(s, count: 1);
+            using var fixedBatch = data.Next();
+            data.Restore("0");
+            using var d = new Distiller(s.Models, [new RewardTerm(new BrightnessReward(RewardKind.Image), weight, 2)],
+                Fast with { ConsistencyWeight = 0, LearningRate = 1e-2 });
+            double before = SingleStepBrightness(s, fixedBatch);
+            var rewards = new List<double>();
+            for (int i = 0; i < 8; i++) rewards.Add(d.TrainStep(data).Terms["reward_brightness"]);
+            double after = SingleStepBrightness(s, fixedBatch);
+            results[weight] = (before, after);
+            output.WriteLine($"weight {weight:+0;-0}: single-step brightness {before:F5} → {after:F5}; training rewards {string.Join(", ", rewards.Select(r => r.ToString("F5")))}");
+        }
+        Assert.True(results[1.0].After > results[1.0].Before + 1e-3, $"reward did not rise: {results[1.0]}");
+        Assert.True(results[-1.0].After < results[-1.0].Before - 1e-3, $"control (negative weight) did not fall: {results[-1.0]}");
     }
 
     private sealed class KilledException : Exception;
