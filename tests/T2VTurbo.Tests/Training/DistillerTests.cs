@@ -146,31 +146,34 @@ public class DistillerTests(ITestOutputHelper output)
         var options = Fast with { Roles = RoleSplit.Alternate, ConsistencyRanks = 1, VideoRewardRanks = 1, Seed = 21 };
         try
         {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             float[] uninterrupted;
             List<string> logA;
             using (var s = Load())
             using (var data = Data(s))
             using (var d = new Distiller(s.Models, BothRewards(), options))
             {
-                DistillRun.Run(d, data, new DistillRunOptions { OutputDir = dirA, MaxTrainSteps = 5, CheckpointingSteps = 2, CheckpointsTotalLimit = 0 });
+                DistillRun.Run(d, data, new DistillRunOptions { OutputDir = dirA, MaxTrainSteps = 4, CheckpointingSteps = 2, CheckpointsTotalLimit = 0 });
                 uninterrupted = LoraValues(s.Lora);
                 logA = File.ReadAllLines(Path.Combine(dirA, DistillRun.LogFile)).ToList();
             }
+            output.WriteLine($"uninterrupted run: {clock.Elapsed.TotalSeconds:F1} s");
             using (var s = Load())
             using (var data = Data(s))
             using (var d = new Distiller(s.Models, BothRewards(), options))
                 Assert.Throws<KilledException>(() => DistillRun.Run(d, data,
-                    new DistillRunOptions { OutputDir = dirB, MaxTrainSteps = 5, CheckpointingSteps = 2, CheckpointsTotalLimit = 0 },
+                    new DistillRunOptions { OutputDir = dirB, MaxTrainSteps = 4, CheckpointingSteps = 2, CheckpointsTotalLimit = 0 },
                     onStep: r => { if (r.Step == 3) throw new KilledException(); }));
             Assert.Equal([2L], TrainingCheckpoint.List(dirB).Select(c => c.Step));
+            output.WriteLine($"+ killed run: {clock.Elapsed.TotalSeconds:F1} s");
 
             float[] resumed;
             using (var s = Load())
             using (var data = Data(s))
             using (var d = new Distiller(s.Models, BothRewards(), options))
             {
-                DistillRun.Run(d, data, new DistillRunOptions { OutputDir = dirB, MaxTrainSteps = 5, CheckpointingSteps = 2, CheckpointsTotalLimit = 0, Resume = true });
-                Assert.Equal(5, d.Step);
+                DistillRun.Run(d, data, new DistillRunOptions { OutputDir = dirB, MaxTrainSteps = 4, CheckpointingSteps = 2, CheckpointsTotalLimit = 0, Resume = true });
+                Assert.Equal(4, d.Step);
                 resumed = LoraValues(s.Lora);
             }
             double err = uninterrupted.Zip(resumed).Max(p => Math.Abs(p.First - p.Second));
@@ -252,6 +255,23 @@ public class DistillerTests(ITestOutputHelper output)
             Assert.Contains("step 3", e.Message);
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void Bf16_compute_keeps_float32_lora_weights_and_accumulation_takes_one_batch_per_micro_step()
+    {
+        using var s = DistillSession.Load(TinyModel.WeightsPath, TinyModel.ConfigPath, torch.CPU, ScalarType.BFloat16, Rank, 5);
+        using var data = Data(s);
+        using var d = new Distiller(s.Models, BothRewards(), Fast with { GradientAccumulationSteps = 2 });
+        var before = LoraValues(s.Lora);
+        var report = d.TrainStep(data);
+        Assert.Equal("2", data.Position);
+        Assert.Equal(ScalarType.BFloat16, s.Pipeline.Unet.parameters().First().dtype);
+        Assert.All(d.TrainableParameters, p => Assert.Equal(ScalarType.Float32, p.dtype));
+        Assert.All(report.Terms, kv => Assert.True(double.IsFinite(kv.Value), $"{kv.Key} = {kv.Value}"));
+        double change = before.Zip(LoraValues(s.Lora)).Max(p => Math.Abs(p.First - p.Second));
+        output.WriteLine($"bf16 step: {DistillRun.Summary(report)}; max LoRA change {change:E3}");
+        Assert.True(change > 0);
     }
 
     [Fact]
