@@ -25,6 +25,14 @@ public sealed class Unet3D : nn.Module
 
     public UnetConfig Config { get; }
 
+    /// <summary>Runs one UNet block given its inputs [h, emb, context]; see <see cref="BlockRunner"/>.</summary>
+    public delegate Tensor BlockCall(Func<Tensor[], Tensor> block, Tensor[] inputs);
+
+    /// <summary>Wraps every input, middle and output block call when set (training: activation checkpointing, e.g.
+    /// T2VTurbo.Training.GradientCheckpoint.Run — the reference's use_checkpoint). Wrapped blocks get no observe
+    /// callback. Null = plain calls.</summary>
+    public BlockCall? BlockRunner { get; set; }
+
     /// <summary>The default fps when none is given (the reference's `fps=16`).</summary>
     public const long DefaultFps = 16;
 
@@ -153,7 +161,7 @@ public sealed class Unet3D : nn.Module
         var skips = new Stack<Tensor>();
         for (int i = 0; i < input_blocks.Count; i++)
         {
-            hCur = input_blocks[i].Forward(hCur, cond, observe, $"input_block_{i}");
+            hCur = RunBlock(input_blocks[i], hCur, cond, observe, $"input_block_{i}");
             observe?.Invoke($"input_block_{i}_out", hCur);
             if (i == 0 && init_attn is not null)
             {
@@ -164,7 +172,7 @@ public sealed class Unet3D : nn.Module
             }
             skips.Push(hCur);
         }
-        hCur = middle_block.Forward(hCur, cond, observe, "middle_block");
+        hCur = RunBlock(middle_block, hCur, cond, observe, "middle_block");
         observe?.Invoke("middle_block_out", hCur);
         for (int i = 0; i < output_blocks.Count; i++)
         {
@@ -172,13 +180,20 @@ public sealed class Unet3D : nn.Module
             var joined = torch.cat([hCur, skip], 1);                                   // [(B·T), C + C_skip, h', w']
             hCur.Dispose();
             skip.Dispose();
-            hCur = output_blocks[i].Forward(joined, cond, observe, $"output_block_{i}");
+            hCur = RunBlock(output_blocks[i], joined, cond, observe, $"output_block_{i}");
             joined.Dispose();
             observe?.Invoke($"output_block_{i}_out", hCur);
         }
         var y = @out.call(hCur);                                                    // [(B·T), out, h, w]
         y = y.view(b, t, y.shape[1], h, w).permute(0, 2, 1, 3, 4).contiguous().to(x.dtype); // [B, out, T, h, w]
         return y.MoveToOuterDisposeScope();
+    }
+
+    private Tensor RunBlock(TimestepEmbedSequential block, Tensor h, FrameConditioning cond, Action<string, Tensor>? observe, string name)
+    {
+        if (BlockRunner is null) return block.Forward(h, cond, observe, name);
+        return BlockRunner(inputs => block.Forward(inputs[0], new FrameConditioning(inputs[1], inputs[2], cond.Batch), null, name),
+            [h, cond.Emb, cond.Context]);
     }
 
     /// <summary>fps given as a plain number, like the reference's Python int.</summary>

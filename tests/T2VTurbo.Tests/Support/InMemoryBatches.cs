@@ -1,0 +1,37 @@
+using T2VTurbo.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace T2VTurbo.Tests.Support;
+
+/// <summary>A synthetic, endless training set: <paramref name="count"/> smooth random videos in [−1, 1] (from a fixed
+/// seed) with captions, served in order in batches, cycling. Position = index of the next video.</summary>
+public sealed class InMemoryBatches : ITrainingBatches
+{
+    private readonly Tensor videos;   // [count, 3, T, H, W]
+    private readonly string[] captions;
+    private readonly int batchSize;
+    private long next;
+
+    public InMemoryBatches(int count, int frames, int height, int width, int batchSize = 1, long seed = 11)
+    {
+        this.batchSize = batchSize;
+        var g = new Generator((ulong)seed, torch.CPU);
+        // low-frequency content, like real video, upsampled from a coarse grid
+        var coarse = torch.rand(new long[] { count, 3 * frames, 4, 4 }, generator: g) * 2 - 1;
+        videos = torch.nn.functional.interpolate(coarse, new long[] { height, width }, mode: InterpolationMode.Bilinear, align_corners: false)
+            .reshape(count, 3, frames, height, width).contiguous();
+        captions = Enumerable.Range(0, count).Select(i => $"a shape number {i} moving").ToArray();
+    }
+
+    public TrainingBatch Next()
+    {
+        var idx = Enumerable.Range(0, batchSize).Select(i => (next + i) % videos.shape[0]).ToArray();
+        next += batchSize;
+        return new TrainingBatch(videos.index_select(0, torch.tensor(idx)), idx.Select(i => captions[i]).ToArray());
+    }
+
+    public string Position => next.ToString();
+    public void Restore(string position) => next = long.Parse(position);
+    public void Dispose() => videos.Dispose();
+}
