@@ -5,6 +5,7 @@ using T2VTurbo.IO;
 using T2VTurbo.Pipelines;
 using T2VTurbo.Rewards;
 using T2VTurbo.Training;
+using T2VTurbo.Training.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -14,15 +15,14 @@ namespace T2VTurbo.Cli.Commands;
 /// (spec §4) with the reference's defaults (train_t2v_turbo_v1.sh).</summary>
 public static class DistillCommand
 {
-    /// <summary>Opens the training videos at --data. The video data reader plugs in here; until then --data fails with
-    /// a clear message.</summary>
-    public static Func<string, TrainingDataSpec, ITrainingBatches> OpenData { get; set; } = (path, _) =>
-        throw new NotSupportedException($"no video data reader is available in this build to read '{path}'");
+    /// <summary>Opens the training videos at --data (a folder of videos with same-name .txt captions, or a CSV);
+    /// replaceable so tests can feed batches from memory. Skipped videos are warned about and counted in the log.</summary>
+    public static Func<string, TrainingDataSpec, ITrainingBatches> OpenData { get; set; } = (path, spec) =>
+        new VideoDataBatches(path, spec, w => AnsiConsole.MarkupLine($"[yellow]skipped:[/] {Markup.Escape(w)}"));
 
-    /// <summary>Creates a reward model by name (--image-reward / --video-reward) from its weights file. The reward
-    /// models plug in here; "none" never reaches it.</summary>
-    public static Func<string, string?, Device, ScalarType, IRewardModel> CreateReward { get; set; } = (name, _, _, _) =>
-        throw new NotSupportedException($"reward model '{name}' is not available in this build (use 'none' to train without it)");
+    /// <summary>Creates a reward model by name (--image-reward / --video-reward) from its weights file; "none" never
+    /// reaches it. Replaceable so tests can use small rewards.</summary>
+    public static Func<string, string?, Device, ScalarType, IRewardModel> CreateReward { get; set; } = RewardFactory.Create;
 
     public static Command Create()
     {

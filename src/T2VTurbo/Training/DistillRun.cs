@@ -69,7 +69,9 @@ public static class DistillRun
                 AppendLog(logPath, new JsonObject { ["step"] = d.Step + 1, ["error"] = e.Message });
                 throw;
             }
-            AppendLog(logPath, LogLine(report));
+            var line = LogLine(report);
+            foreach (var (k, v) in data.Stats) line[$"data_{k}"] = v;
+            AppendLog(logPath, line);
             if (opts.CheckpointingSteps > 0 && d.Step % opts.CheckpointingSteps == 0)
             {
                 TrainingCheckpoint.Save(opts.OutputDir, d, data.Position, opts.Args, opts.CheckpointsTotalLimit);

@@ -26,6 +26,8 @@ public interface ITrainingBatches : IDisposable
     TrainingBatch Next();
     string Position { get; }
     void Restore(string position);
+    /// <summary>Counters worth logging each step (e.g. videos skipped as unreadable or too short).</summary>
+    IReadOnlyDictionary<string, long> Stats => new Dictionary<string, long>();
 }
 
 /// <summary>What a video data reader is asked for (spec §4.3: 16 frames at 16 fps, resized to 320×512).</summary>
