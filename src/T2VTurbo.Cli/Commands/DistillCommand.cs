@@ -26,7 +26,7 @@ public static class DistillCommand
 
     public static Command Create()
     {
-        var teacher = new Option<FileInfo>("--teacher") { Description = "VideoCrafter2 model.ckpt (teacher UNet, VAE, text encoder)", Required = true };
+        var teacher = new Option<string>("--teacher") { Description = "VideoCrafter2 model.ckpt (teacher UNet, VAE, text encoder), or a ModelScope diffusers folder", Required = true };
         var data = new Option<string>("--data") { Description = "training videos: a folder or a CSV of (video, caption)", Required = true };
         var output = new Option<string>("--output") { Description = "run folder: checkpoints, train_log.jsonl, validation videos", Required = true };
         var config = new Option<FileInfo?>("--config") { Description = "architecture JSON (reference yaml names) for models of another size" };
@@ -74,16 +74,23 @@ public static class DistillCommand
         };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
-            var teacherFile = parse.GetValue(teacher)!;
-            if (!teacherFile.Exists) throw new FileNotFoundException($"teacher checkpoint not found: {teacherFile.FullName}");
+            var teacherPath = Path.GetFullPath(parse.GetValue(teacher)!);
+            if (!File.Exists(teacherPath) && !Directory.Exists(teacherPath)) throw new FileNotFoundException($"teacher checkpoint not found: {teacherPath}");
+            // ModelScope teacher: the paper's MS settings where the user gave none (spec §4.1 notes: LoRA rank 32,
+            // HPSv2.1 ×2, ViCLIP ×3; 256×256 at 8 fps as the MS pipeline). Its UNet has no activation checkpointing yet.
+            bool ms = ModelLoader.DetectFamily(teacherPath) == ModelFamily.ModelScope;
+            bool Given(Option o) => parse.GetResult(o) is { Implicit: false };
+            T Pick<T>(Option<T> o, T msDefault) => ms && !Given(o) ? msDefault : parse.GetValue(o)!;
+            if (ms && !parse.GetValue(noCheckpointing))
+                AnsiConsole.MarkupLine("[yellow]note:[/] the ModelScope UNet trains without activation checkpointing (more memory)");
             var dev = GenerateCommand.ParseDevice(parse.GetValue(device)!);
             var dt = CheckpointInfo.ParseDType(parse.GetValue(dtype)) ?? (dev.type == DeviceType.CUDA ? ScalarType.BFloat16 : ScalarType.Float32);
             var options = new DistillOptions
             {
                 Seed = parse.GetValue(seed), LearningRate = parse.GetValue(lr), WarmupSteps = parse.GetValue(warmup), MaxGradNorm = parse.GetValue(clip),
                 GradientAccumulationSteps = parse.GetValue(accumulation), NumDdimTimesteps = parse.GetValue(ddim), Topk = parse.GetValue(topk),
-                WMin = parse.GetValue(wMin), WMax = parse.GetValue(wMax), HuberC = parse.GetValue(huber), Fps = parse.GetValue(fps),
-                LoraRank = parse.GetValue(rank), VaeEncodeChunk = parse.GetValue(vaeChunk), GradientCheckpointing = !parse.GetValue(noCheckpointing),
+                WMin = parse.GetValue(wMin), WMax = parse.GetValue(wMax), HuberC = parse.GetValue(huber), Fps = Pick(fps, 8),
+                LoraRank = Pick(rank, 32L), VaeEncodeChunk = parse.GetValue(vaeChunk), GradientCheckpointing = !ms && !parse.GetValue(noCheckpointing),
                 Roles = parse.GetValue(roles) switch
                 {
                     "joint" => RoleSplit.Joint,
@@ -95,7 +102,7 @@ public static class DistillCommand
             var args = new JsonObject();
             foreach (var r in parse.CommandResult.Children.OfType<System.CommandLine.Parsing.OptionResult>())
                 args[r.Option.Name.TrimStart('-')] = string.Join(" ", r.Tokens.Select(t => t.Value));
-            var spec = new TrainingDataSpec(parse.GetValue(batch), parse.GetValue(frames), parse.GetValue(height), parse.GetValue(width), parse.GetValue(fps), options.Seed);
+            var spec = new TrainingDataSpec(parse.GetValue(batch), parse.GetValue(frames), Pick(height, 256), Pick(width, 256), (int)options.Fps, options.Seed);
             var runOptions = new DistillRunOptions
             {
                 OutputDir = parse.GetValue(output)!, MaxTrainSteps = parse.GetValue(maxSteps), CheckpointingSteps = parse.GetValue(ckptSteps),
@@ -105,10 +112,10 @@ public static class DistillCommand
             };
             var rewardSpecs = new List<(string Name, string? Path, double Scale, int Frames)>
             {
-                (parse.GetValue(imageReward)!, parse.GetValue(imageRewardPath), parse.GetValue(imageScale), parse.GetValue(imageFrames)),
-                (parse.GetValue(videoReward)!, parse.GetValue(videoRewardPath), parse.GetValue(videoScale), parse.GetValue(videoFrames)),
+                (parse.GetValue(imageReward)!, parse.GetValue(imageRewardPath), Pick(imageScale, 2.0), parse.GetValue(imageFrames)),
+                (Pick(videoReward, "vi_clip"), parse.GetValue(videoRewardPath), Pick(videoScale, 3.0), parse.GetValue(videoFrames)),
             };
-            Run(teacherFile.FullName, parse.GetValue(config)?.FullName, parse.GetValue(data)!, spec, options, runOptions, rewardSpecs, dev, dt);
+            Run(teacherPath, parse.GetValue(config)?.FullName, parse.GetValue(data)!, spec, options, runOptions, rewardSpecs, dev, dt);
         }));
         return cmd;
     }

@@ -27,8 +27,13 @@ public interface IDenoisingUnet
     long? MotionEmbeddingDim { get; }
     /// <summary>Number of ×2 downsamplings: latents must divide by 2^this (ModelScope also takes other sizes).</summary>
     int Downsamplings { get; }
+    /// <summary>State-dict key of the guidance-embedding projection's weight (the one base weight the official LoRA
+    /// files do not carry, spec §3.5), null for a teacher.</summary>
+    string? GuidanceProjectionKey { get; }
     /// <summary>x [B, C, T, h, w], t int64 [B], context [B, L, D], fps int64 [B] (ignored without fps conditioning).</summary>
     Tensor Predict(Tensor x, Tensor t, Tensor context, Tensor fps, Tensor? guidanceEmb, Tensor? motionEmb);
+    /// <summary>Wraps each UNet block call (activation checkpointing in training); false when this UNet cannot.</summary>
+    bool TrySetBlockRunner(Unet3D.BlockCall? runner);
 }
 
 /// <summary>The text side of a family: tokens [N, 77] → context [N, 77, width].</summary>
@@ -49,8 +54,14 @@ public sealed class Vc2Denoiser(Unet3D unet) : IDenoisingUnet
     public long? GuidanceEmbeddingDim => Unet.Config.time_cond_proj_dim;
     public long? MotionEmbeddingDim => Unet.Config.motion_cond_proj_dim;
     public int Downsamplings => Unet.Config.channel_mult.Length - 1;
+    public string? GuidanceProjectionKey => GuidanceEmbeddingDim is null ? null : "time_cond_proj.weight";
     public Tensor Predict(Tensor x, Tensor t, Tensor context, Tensor fps, Tensor? guidanceEmb, Tensor? motionEmb) =>
         Unet.forward(x, t, context, fps, guidanceEmb, motionEmb);
+    public bool TrySetBlockRunner(Unet3D.BlockCall? runner)
+    {
+        Unet.BlockRunner = runner;
+        return true;
+    }
 }
 
 /// <summary>The ModelScope UNet (no fps input; time_embedding.cond_proj for the student; no motion input).</summary>
@@ -63,8 +74,11 @@ public sealed class MsDenoiser(UnetMs unet) : IDenoisingUnet
     public long? GuidanceEmbeddingDim => Unet.Config.time_cond_proj_dim;
     public long? MotionEmbeddingDim => null;
     public int Downsamplings => 0;   // upsampling follows the skip sizes (diffusers' forward_upsample_size)
+    public string? GuidanceProjectionKey => GuidanceEmbeddingDim is null ? null : "time_embedding.cond_proj.weight";
     public Tensor Predict(Tensor x, Tensor t, Tensor context, Tensor fps, Tensor? guidanceEmb, Tensor? motionEmb) =>
         Unet.forward(x, t, context, guidanceEmb);
+    /// <summary>Not built into the ModelScope UNet yet: its blocks run plainly (more activation memory when training).</summary>
+    public bool TrySetBlockRunner(Unet3D.BlockCall? runner) => runner is null;
 }
 
 public sealed class OpenClipPrompts(OpenClipTextEncoder encoder) : IPromptEncoder

@@ -68,6 +68,19 @@ public static class ModelScopeLoader
             new Schedulers.NoiseScheduleConfig { use_scale = false }) { ModelName = Path.GetFileName(files.Model.TrimEnd('/')) };
     }
 
+    /// <summary>The frozen teacher for distillation: the UNet of <paramref name="files"/> without cond_proj (a student
+    /// checkpoint's cond_proj is ignored).</summary>
+    public static UnetMs LoadTeacher(ModelFiles files, Device device, ScalarType dtype)
+    {
+        using var parts = Directory.Exists(files.Model) ? Parts.FromFolder(files.Model) : Parts.FromFile(files.Model);
+        using var bare = files.Unet is null ? null : Checkpoint.Open(files.Unet);
+        var source = bare ?? parts.Source("unet");
+        string prefix = bare is null ? parts.Prefix("unet") : bare.Keys.Any(k => k.StartsWith("unet.", StringComparison.Ordinal)) ? "unet." : "";
+        var unet = new UnetMs(UnetMsConfig.FromJson(parts.Config("unet")) with { time_cond_proj_dim = null }, device, dtype);
+        StateDictLoader.Load(unet, source, new LoadOptions { Prefix = prefix, IgnoreUnexpected = [CondProjKey] });
+        return unet;
+    }
+
     /// <summary>Where each component's config and weights come from.</summary>
     private sealed class Parts : IDisposable
     {

@@ -44,7 +44,7 @@ public static class DistillRun
     public static long Run(Distiller d, ITrainingBatches data, DistillRunOptions opts, TextToVideoPipeline? validation = null,
         Action<StepReport>? onStep = null, CancellationToken cancellationToken = default)
     {
-        if (validation is not null && !ReferenceEquals(validation.Unet, d.Models.Student))
+        if (validation is not null && !ReferenceEquals(validation.Denoiser.Module, d.Models.Student.Module))
             throw new ArgumentException("the validation pipeline must use the distiller's student UNet (its LoRA hooks are what is validated)");
         Directory.CreateDirectory(opts.OutputDir);
         string logPath = Path.Combine(opts.OutputDir, LogFile);
@@ -91,7 +91,7 @@ public static class DistillRun
     {
         var written = new List<string>();
         var dir = Path.Combine(opts.OutputDir, "validation", $"step-{d.Step}");
-        d.Models.Student.eval();
+        d.Models.Student.Module.eval();
         d.Models.Lora.eval();
         try
         {
@@ -112,7 +112,7 @@ public static class DistillRun
         }
         finally
         {
-            d.Models.Student.train();
+            d.Models.Student.Module.train();
             d.Models.Lora.train();
         }
         return written;

@@ -15,40 +15,36 @@ namespace T2VTurbo.Training;
 public sealed class DistillSession : IDisposable
 {
     public TextToVideoPipeline Pipeline { get; }
-    public Unet3D Teacher { get; }
+    public IDenoisingUnet Teacher { get; }
     public LoraInjection Lora { get; }
     public DistillModels Models { get; }
+    public ModelFamily Family => Pipeline.Family;
 
-    private DistillSession(TextToVideoPipeline pipeline, Unet3D teacher, LoraInjection lora)
+    private DistillSession(TextToVideoPipeline pipeline, IDenoisingUnet teacher, LoraInjection lora)
     {
         Pipeline = pipeline;
         Teacher = teacher;
         Lora = lora;
-        Models = new DistillModels(pipeline.Unet, lora, teacher, pipeline.Vae, pipeline.EncodeText);
+        Models = new DistillModels(pipeline.Denoiser, lora, teacher, pipeline.Vae, pipeline.EncodeText);
     }
 
-    /// <param name="teacherCheckpoint">VideoCrafter2 model.ckpt (or a safetensors copy) with UNet, VAE and text encoder.</param>
-    /// <param name="config">architecture JSON for other model sizes (null: VideoCrafter2).</param>
+    /// <param name="teacherCheckpoint">VideoCrafter2 model.ckpt (or a safetensors copy), or a ModelScope diffusers folder
+    /// / converted file: UNet, VAE and text encoder; the family is recognised from it.</param>
+    /// <param name="config">architecture JSON for other VideoCrafter2 sizes (null: VideoCrafter2).</param>
     /// <param name="dtype">compute dtype of the UNets, VAE and text encoder; the LoRA weights stay float32.</param>
     public static DistillSession Load(string teacherCheckpoint, string? config, Device device, ScalarType dtype, long loraRank, long seed,
         Action<string>? warn = null, Action<string>? progress = null)
     {
-        var pipeline = ModelLoader.Load(new ModelFiles(teacherCheckpoint, Config: config), GenerationMode.Turbo, device, dtype, warn, progress);
+        var files = new ModelFiles(teacherCheckpoint, Config: config);
+        var pipeline = ModelLoader.Load(files, GenerationMode.Turbo, device, dtype, warn, progress);
         try
         {
             progress?.Invoke("teacher UNet");
-            var cfg = config is null ? VideoCrafter2Config.Default : VideoCrafter2Config.FromFile(config);
-            var teacherCfg = cfg.Unet with { time_cond_proj_dim = null, motion_cond_proj_dim = null };
-            var teacher = ModelLoader.Build(() => new Unet3D(teacherCfg, device, dtype), device, dtype);
-            using (var src = Checkpoint.Open(teacherCheckpoint))
-                StateDictLoader.Load(teacher, src, new LoadOptions
-                {
-                    Prefix = ModelLoader.UnetPrefix,
-                    // a T2V-Turbo-layout checkpoint also carries the student-only inputs: the teacher never uses them
-                    IgnoreUnexpected = ["time_cond_proj.weight", "motion_cond_proj.weight", "combine_proj.weight"],
-                });
+            IDenoisingUnet teacher = pipeline.Family == ModelFamily.ModelScope
+                ? new MsDenoiser(ModelScopeLoader.LoadTeacher(files, device, dtype))
+                : new Vc2Denoiser(LoadVc2Teacher(teacherCheckpoint, config, device, dtype));
             using var g = new Generator((ulong)seed, torch.CPU);
-            var lora = LoraInjection.Create(pipeline.Unet, loraRank, generator: g);
+            var lora = LoraInjection.Create(pipeline.Denoiser.Module, loraRank, generator: g);
             return new DistillSession(pipeline, teacher, lora);
         }
         catch
@@ -58,10 +54,24 @@ public sealed class DistillSession : IDisposable
         }
     }
 
+    private static Unet3D LoadVc2Teacher(string checkpoint, string? config, Device device, ScalarType dtype)
+    {
+        var cfg = config is null ? VideoCrafter2Config.Default : VideoCrafter2Config.FromFile(config);
+        var teacher = new Unet3D(cfg.Unet with { time_cond_proj_dim = null, motion_cond_proj_dim = null }, device, dtype);
+        using var src = Checkpoint.Open(checkpoint);
+        StateDictLoader.Load(teacher, src, new LoadOptions
+        {
+            Prefix = ModelLoader.UnetPrefix,
+            // a T2V-Turbo-layout checkpoint also carries the student-only inputs: the teacher never uses them
+            IgnoreUnexpected = ["time_cond_proj.weight", "motion_cond_proj.weight", "combine_proj.weight"],
+        });
+        return teacher;
+    }
+
     public void Dispose()
     {
         Lora.Dispose();
-        Teacher.Dispose();
+        Teacher.Module.Dispose();
         Pipeline.Dispose();
     }
 }

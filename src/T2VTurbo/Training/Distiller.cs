@@ -8,12 +8,14 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
+using T2VTurbo.Pipelines;
+
 namespace T2VTurbo.Training;
 
 /// <summary>The networks of a distillation run. Student: a T2V-Turbo UNet (time_cond_proj) with teacher weights and
 /// LoRA injected; teacher: the original VideoCrafter2 UNet; both in the same dtype. EncodeText: captions → context
 /// [N, 77, D], run without gradients.</summary>
-public sealed record DistillModels(Unet3D Student, LoraInjection Lora, Unet3D Teacher, KlAutoencoder Vae,
+public sealed record DistillModels(IDenoisingUnet Student, LoraInjection Lora, IDenoisingUnet Teacher, KlAutoencoder Vae,
     Func<IReadOnlyList<string>, Tensor> EncodeText);
 
 /// <summary>What one optimizer step did: every loss term and reward (mean over the micro-steps that computed it),
@@ -49,10 +51,10 @@ public sealed class Distiller : IDisposable
     public Distiller(DistillModels models, IReadOnlyList<RewardTerm> rewards, DistillOptions options, TurboScheduler? scheduler = null)
     {
         options.Validate();
-        if (models.Student.Config.time_cond_proj_dim is null)
-            throw new ArgumentException("the student UNet needs time_cond_proj (time_cond_proj_dim) for the guidance embedding");
-        if (models.Teacher.Config.time_cond_proj_dim is not null)
-            throw new ArgumentException("the teacher must be the original VideoCrafter2 UNet (no time_cond_proj)");
+        if (models.Student.GuidanceEmbeddingDim is null)
+            throw new ArgumentException("the student UNet needs a guidance-embedding input (time_cond_proj / time_embedding.cond_proj)");
+        if (models.Teacher.GuidanceEmbeddingDim is not null)
+            throw new ArgumentException("the teacher must be the original UNet (no guidance-embedding input)");
         foreach (var r in rewards)
             if (r.Frames < 1) throw new ArgumentException($"reward {r.Model.Name}: frames must be ≥ 1, got {r.Frames}");
         m = models;
@@ -62,17 +64,18 @@ public sealed class Distiller : IDisposable
         cd = new ConsistencyDistillation(this.scheduler, o.NumDdimTimesteps, o.Topk, o.WMin, o.WMax);
         Rng = new TrainingRng(o.Seed);
 
-        foreach (var p in m.Student.parameters()) p.requires_grad = false;
-        foreach (var p in m.Teacher.parameters()) p.requires_grad = false;
+        foreach (var p in m.Student.Module.parameters()) p.requires_grad = false;
+        foreach (var p in m.Teacher.Module.parameters()) p.requires_grad = false;
         foreach (var p in m.Vae.parameters()) p.requires_grad = false;
         trainable = m.Lora.LoraParameters().ToArray();
         foreach (var p in trainable) p.requires_grad = true;
         // Reference: student in train mode (LoRA and temporal-conv dropout active in the online and the target pass).
-        m.Student.train();
+        m.Student.Module.train();
         m.Lora.train();
-        m.Teacher.eval();
+        m.Teacher.Module.eval();
         m.Vae.eval();
-        m.Student.BlockRunner = o.GradientCheckpointing ? GradientCheckpoint.Run : null;
+        if (!m.Student.TrySetBlockRunner(o.GradientCheckpointing ? GradientCheckpoint.Run : null))
+            throw new NotSupportedException("gradient checkpointing is not available for this UNet family; use --no-gradient-checkpointing");
         Optimizer = torch.optim.AdamW(trainable, o.LearningRate, o.AdamBeta1, o.AdamBeta2, o.AdamEpsilon, o.WeightDecay);
     }
 
@@ -132,7 +135,7 @@ public sealed class Distiller : IDisposable
     {
         batch.Check();
         using var scope = torch.NewDisposeScope();
-        var device = m.Student.parameters().First().device;
+        var device = m.Student.Module.parameters().First().device;
         var terms = new Dictionary<string, double>();
         long b = batch.Videos.shape[0];
         var captions = batch.Captions;
@@ -156,11 +159,11 @@ public sealed class Distiller : IDisposable
         var noise = Rng.Randn(z.shape).to(device);
         var noisy = scheduler.AddNoise(z, noise, tStart);                                    // x_s, float32
         var w = cd.GuidanceScale(Rng.Rand(new[] { b })).to(device);                           // [B]
-        var wEmb = Embeddings.Guidance(w, (int)m.Student.Config.time_cond_proj_dim!.Value);  // [B, 256]
+        var wEmb = Embeddings.Guidance(w, (int)m.Student.GuidanceEmbeddingDim!.Value);        // [B, 256]
         var fps = torch.full(new[] { b }, o.Fps, dtype: ScalarType.Int64, device: device);
 
         // 5. online student, single-step sample ŷ (with grad)
-        var epsStudent = m.Student.forward(noisy, tStart, context, fps, wEmb);
+        var epsStudent = m.Student.Predict(noisy, tStart, context, fps, wEmb, null);
         var yHat = cd.ConsistencyOutput(noisy, tStart, epsStudent);                          // [B, 4, T, h, w]
         var loss = torch.zeros(Array.Empty<long>(), dtype: ScalarType.Float32, device: device);
 
@@ -183,10 +186,10 @@ public sealed class Distiller : IDisposable
             Tensor target;
             using (torch.no_grad())
             {
-                var epsCond = m.Teacher.forward(noisy, tStart, context, fps);
-                var epsUncond = m.Teacher.forward(noisy, tStart, Uncond(b, device), fps);
+                var epsCond = m.Teacher.Predict(noisy, tStart, context, fps, null, null);
+                var epsUncond = m.Teacher.Predict(noisy, tStart, Uncond(b, device), fps, null, null);
                 var (_, _, xPrev) = cd.TeacherStep(noisy, tStart, index, epsCond, epsUncond, w); // float64, at t_e
-                var epsTarget = m.Student.forward(xPrev, tEnd, context, fps, wEmb);
+                var epsTarget = m.Student.Predict(xPrev, tEnd, context, fps, wEmb, null);
                 target = cd.ConsistencyOutput(xPrev, tEnd, epsTarget);
             }
             var lossCd = ConsistencyLosses.PseudoHuber(yHat, target, o.HuberC);
@@ -221,6 +224,6 @@ public sealed class Distiller : IDisposable
         uncondContexts.Clear();
         Optimizer.Dispose();
         Rng.Dispose();
-        m.Student.BlockRunner = null;
+        m.Student.TrySetBlockRunner(null);
     }
 }

@@ -43,8 +43,9 @@ public static class TrainingCheckpoint
             TorchPickleWriter.WriteTensorList(Path.Combine(tmp, LoraPt), lora.ToOfficialList());
             using (var weights = lora.ToWeights())
                 SafeTensors.Save(Path.Combine(tmp, LoraSafetensors), weights.ToNamed(), new Dictionary<string, string> { ["format"] = "pt", ["step"] = d.Step.ToString() });
-            using (var tcp = ((Tensor)d.Models.Student.get_parameter("time_cond_proj.weight")!).detach().to(ScalarType.Float32, torch.CPU))
-                SafeTensors.Save(Path.Combine(tmp, TimeCondProj), new Dictionary<string, Tensor> { ["time_cond_proj.weight"] = tcp });
+            string key = d.Models.Student.GuidanceProjectionKey!;
+            using (var tcp = GuidanceProjection(d).detach().to(ScalarType.Float32, torch.CPU))
+                SafeTensors.Save(Path.Combine(tmp, TimeCondProj), new Dictionary<string, Tensor> { [key] = tcp });
             SaveOptimizer(Path.Combine(tmp, OptimizerFile), d);
             var state = new JsonObject
             {
@@ -84,7 +85,7 @@ public static class TrainingCheckpoint
     public static string Load(string checkpointDir, Distiller d)
     {
         var stateJson = JsonNode.Parse(File.ReadAllText(Path.Combine(checkpointDir, StateFile)))!.AsObject();
-        var student = d.Models.Student;
+        var student = d.Models.Student.Module;
         using (var weights = LoraWeights.Read(Path.Combine(checkpointDir, LoraSafetensors), student))
         using (torch.no_grad())
         {
@@ -99,13 +100,21 @@ public static class TrainingCheckpoint
             }
         }
         using (var src = new SafeTensorsFile(Path.Combine(checkpointDir, TimeCondProj)))
-        using (var v = src.Load("time_cond_proj.weight"))
+        using (var v = src.Load(d.Models.Student.GuidanceProjectionKey!))
         using (torch.no_grad())
-            ((Tensor)student.get_parameter("time_cond_proj.weight")!).copy_(v);
+            GuidanceProjection(d).copy_(v);
         LoadOptimizer(Path.Combine(checkpointDir, OptimizerFile), d);
         d.Rng.Restore(stateJson["rng"]!.GetValue<string>());
         d.ResumeAt(stateJson["step"]!.GetValue<long>());
         return stateJson["data_position"]!.GetValue<string>();
+    }
+
+    /// <summary>The student's guidance-projection weight (time_cond_proj / time_embedding.cond_proj), saved with every
+    /// checkpoint because the official LoRA format has no room for it (spec §3.5).</summary>
+    private static Tensor GuidanceProjection(Distiller d)
+    {
+        string key = d.Models.Student.GuidanceProjectionKey!;
+        return d.Models.Student.Module.named_parameters().First(p => p.name == key).parameter;
     }
 
     private static IEnumerable<(string Name, AdamW.State State)> OptimizerStates(Distiller d)

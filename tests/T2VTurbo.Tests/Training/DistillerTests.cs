@@ -279,21 +279,22 @@ public class DistillerTests(ITestOutputHelper output)
     {
         using var s = Load();
         using var d = new Distiller(s.Models, [], Fast);
-        Assert.False(s.Teacher.training);
+        var teacher = ((Vc2Denoiser)s.Teacher).Unet;
+        Assert.False(teacher.training);
         Assert.True(s.Pipeline.Unet.training);
-        Assert.Null(s.Teacher.Config.time_cond_proj_dim);
-        Assert.All(s.Teacher.parameters(), p => Assert.False(p.requires_grad));
+        Assert.Null(teacher.Config.time_cond_proj_dim);
+        Assert.All(teacher.parameters(), p => Assert.False(p.requires_grad));
         Assert.All(d.TrainableParameters, p => Assert.True(p.requires_grad));
         // LoRA up = 0 at the start: without the guidance input, student and teacher are the same network
         using var noGrad = torch.no_grad();
         s.Pipeline.Unet.eval(); s.Lora.eval();
-        var cfg = s.Teacher.Config;
+        var cfg = teacher.Config;
         using var g = new Generator(9, torch.CPU);
         long hw = 4L << (cfg.channel_mult.Length - 1);   // divisible by every downsampling of this UNet
         using var x = torch.randn(new long[] { 1, cfg.in_channels, Frames, hw, hw }, generator: g);
         using var t = torch.tensor(new long[] { 499 });
         using var ctx = s.Pipeline.EncodeText(["a cat"]);
-        using var yTeacher = s.Teacher.forward(x, t, ctx, 16L);
+        using var yTeacher = teacher.forward(x, t, ctx, 16L);
         using var yStudent = s.Pipeline.Unet.forward(x, t, ctx, 16L);
         double err = (yTeacher - yStudent).abs().max().item<float>();
         output.WriteLine($"teacher vs fresh student (no guidance input): max abs err {err:E2}");
