@@ -12,6 +12,7 @@ public static class Program
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(ConvertCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(ShapesCommand.Create());
         return root.Parse(args).Invoke();
     }
 }
