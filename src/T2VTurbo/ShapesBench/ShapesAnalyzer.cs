@@ -23,7 +23,7 @@ public sealed record ShapesAnalysis(Rgb BackgroundColor, Backdrop Background, IR
 /// 4. motion = the larger of the centroid trend (left/right/up/down) and the log-size trend (grow/shrink), each
 ///    measured over the clip and compared with the smallest change ShapesBench draws;
 /// 5. shape = the template (the renderer's own coverage at the size implied by the area and the shape's area
-///    fraction) that best matches the coverage maps in L1 over all frames.</summary>
+///    fraction, ±10%) that best matches the coverage maps in L1 over all frames.</summary>
 public static class ShapesAnalyzer
 {
     /// <summary>Differences from the background smaller than this (RGB Euclidean, 0–255 scale) are background.</summary>
@@ -36,6 +36,7 @@ public static class ShapesAnalyzer
     /// the natural log of the size ratio; about the smallest each ShapesBench motion draws.</summary>
     public const double UnitTranslation = 0.2, UnitLogSize = 0.4;
     public const int MaxObjects = 3;
+    private static readonly double[] SizeScales = { 0.9, 0.95, 1.0, 1.05, 1.1 };
 
     public static ShapesAnalysis Analyze(string videoPath) => Analyze(VideoReader.ReadAll(videoPath));
 
@@ -134,19 +135,24 @@ public static class ShapesAnalyzer
         double mass = visible.Sum(t => area[t]);
         foreach (var shape in ShapesPalette.Shapes)
         {
-            double err = 0;
-            var fitted = new FramePose?[v.Frames];
-            foreach (int t in visible)
+            // the size implied by the area is biased when faint edges are lost or noise adds coverage, so each shape
+            // also tries sizes a few percent off and keeps its best
+            foreach (double sizeScale in SizeScales)
             {
-                double d = Math.Sqrt(area[t] / ShapesRenderer.AreaFraction(shape));
-                var pose = new FramePose(cx[t], cy[t] - ShapesRenderer.CentroidOffsetY(shape) * d, d);
-                fitted[t] = pose;
-                var tmpl = ShapesRenderer.Coverage(shape, pose, v.Height, v.Width);
-                var map = maps[t];
-                for (int i = 0; i < n; i++) err += Math.Abs(map[i] - tmpl[i]);
+                double err = 0;
+                var fitted = new FramePose?[v.Frames];
+                foreach (int t in visible)
+                {
+                    double d = sizeScale * Math.Sqrt(area[t] / ShapesRenderer.AreaFraction(shape));
+                    var pose = new FramePose(cx[t], cy[t] - ShapesRenderer.CentroidOffsetY(shape) * d, d);
+                    fitted[t] = pose;
+                    var tmpl = ShapesRenderer.Coverage(shape, pose, v.Height, v.Width);
+                    var map = maps[t];
+                    for (int i = 0; i < n; i++) err += Math.Abs(map[i] - tmpl[i]);
+                }
+                err /= mass;
+                if (!errors.TryGetValue(shape, out var old) || err < old) { errors[shape] = err; poses[shape] = fitted; }
             }
-            errors[shape] = err / mass;
-            poses[shape] = fitted;
         }
         var best = errors.MinBy(e => e.Value).Key;
         return new ObservedObject(ShapesPalette.Colors[color], best, motion, share, poses[best], dx, dy, dlog, errors);
