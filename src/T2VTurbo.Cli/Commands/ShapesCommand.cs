@@ -80,7 +80,7 @@ public static class ShapesCommand
     }
 
     private static string Lower<T>(T v) where T : struct, Enum => v.ToString().ToLowerInvariant();
-    private static string F(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
+    private static string F(double v) => (Math.Round(v, 3) + 0.0).ToString("0.###", CultureInfo.InvariantCulture);   // + 0.0: no "-0"
     private static string Mark(bool? ok) => ok switch { true => "[green]yes[/]", false => "[red]no[/]", null => "(not named)" };
 
     private static string Describe(ParsedObject o) => string.Join(" ", new[]

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace T2VTurbo.ShapesBench;
 
 /// <summary>Object colours of ShapesBench. Saturated and far from every <see cref="Backdrop"/>, so an object never
@@ -58,7 +60,7 @@ public readonly record struct FramePose(double X, double Y, double Size);
 public sealed record ShapeObjectSpec(ShapeColor Color, ShapeKind Shape, ShapeMotion Motion, MotionSpeed Speed,
     SizeClass? Size, IReadOnlyList<FramePose> Trajectory)
 {
-    public ShapeCombo Combo => new(Color, Shape, Motion);
+    [JsonIgnore] public ShapeCombo Combo => new(Color, Shape, Motion);
 }
 
 /// <summary>One ShapesBench clip: square frames of <paramref name="Size"/> pixels, objects drawn in list order.</summary>
