@@ -249,6 +249,8 @@ public class ShapesBenchTests
             Assert.Equal(ShapesAnalyzer.Analyze(frames).Objects.Select(x => x.Shape), ShapesAnalyzer.Analyze(tensor).Objects.Select(x => x.Shape));
             Assert.Equal(0, Cli.Program.Main(new[] { "shapes", "analyze", Path.Combine(dir, ShapesDataset.VideosFolder, one.Name + ".mp4"), "--prompt", one.Caption }));
             Assert.Equal(1, Cli.Program.Main(new[] { "shapes", "analyze", Path.Combine(dir, "missing.mp4") }));
+            Assert.Equal(1, Cli.Program.Main(new[] { "shapes", "make", "--count", "1", "--out", Path.Combine(dir, "odd"), "--size", "33" }));
+            Assert.Equal(1, Cli.Program.Main(new[] { "shapes", "make", "--count", "1", "--out", Path.Combine(dir, "bad"), "--split", "validation" }));
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }

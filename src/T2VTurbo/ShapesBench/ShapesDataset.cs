@@ -59,6 +59,7 @@ public static class ShapesDataset
     /// <summary>Generates and writes a set into <paramref name="outDir"/>; returns its ground truth.</summary>
     public static ShapesGroundTruth Write(string outDir, ShapesDatasetOptions o, Action<int, int>? progress = null)
     {
+        if (o.Size % 2 != 0) throw new ArgumentException($"MP4 (H.264, YUV 4:2:0) needs an even frame size, got {o.Size}");
         var clips = Specs(o);
         string videos = Path.Combine(outDir, VideosFolder);
         Directory.CreateDirectory(videos);

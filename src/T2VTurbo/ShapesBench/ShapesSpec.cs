@@ -75,7 +75,8 @@ public readonly record struct ShapeCombo(ShapeColor Color, ShapeKind Shape, Shap
 
 public enum ShapesSplit { Train, Heldout, All }
 
-/// <summary>The held-out combinations: never drawn in the train split, the only first objects of the heldout split.
+/// <summary>The held-out combinations: never drawn in the train split (neither object); in the heldout split the first
+/// object is always one of them (a second object may be any combination of another colour).
 /// Each colour appears twice, each shape three times and each motion twice, so every single attribute value is still
 /// seen in training — only these pairings are new (compositional generalisation).</summary>
 public static class ShapesSplits
