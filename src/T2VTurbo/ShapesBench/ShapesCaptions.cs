@@ -89,13 +89,14 @@ public static class ShapesCaptions
                 _ => $"a {np} {ing}{Post(speed)}{bg}",
             };
         }
+        string joiner = Pick(rng, new[] { " and ", ", while ", "; " });
         var clauses = objects.Select(o =>
         {
             string np = NounPhrase(rng, o), speed = SpeedWord(rng, o);
             var (ing, verb) = Pick(rng, MotionPhrases[o.Motion]);
-            return rng.Next(2) == 0 ? $"a {np} {Pre(speed)}{ing}" : $"a {np} {Pre(speed)}{verb}";
+            // "while"/";" join full sentences; "and" also joins noun phrases ("a red circle moving left and ...")
+            return joiner == " and " && rng.Next(2) == 0 ? $"a {np} {Pre(speed)}{ing}" : $"a {np} {Pre(speed)}{verb}";
         }).ToList();
-        string joiner = Pick(rng, new[] { " and ", ", while ", "; " });
         return string.Join(joiner, clauses) + bg;
     }
 
