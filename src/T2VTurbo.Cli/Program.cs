@@ -13,6 +13,7 @@ public static class Program
         root.Subcommands.Add(ConvertCommand.Create());
         root.Subcommands.Add(DistillCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(ShapesCommand.Create());
         return root.Parse(args).Invoke();
     }
 }
