@@ -10,7 +10,8 @@ namespace T2VTurbo.Tests;
 /// <summary>The ModelScope family end to end on <see cref="TinyMsModel"/> (a diffusers folder built from fixtures).</summary>
 public class ModelScopePipelineTests
 {
-    private static readonly GenerateOptions Small = new() { Frames = 3, Height = 32, Width = 32, Steps = 2, Seed = 5 };
+    private static readonly int S = TinyMsModel.Size(), W = TinyMsModel.Size(40);
+    private static readonly GenerateOptions Small = new() { Frames = 3, Height = S, Width = S, Steps = 2, Seed = 5 };
 
     [Theory]
     [InlineData(GenerationMode.Turbo, 2)]
@@ -24,7 +25,7 @@ public class ModelScopePipelineTests
         Assert.Equal(mode == GenerationMode.Turbo, warnings.Any(w => w.Contains("cond_proj")));
         using var r = pipe.Generate(new[] { "a red circle moving to the left!" }, Small with { Mode = mode });
         Assert.Equal(unetCalls, r.Timings.UnetCallCount);
-        Assert.Equal(new long[] { 1, 3, 3, 32, 32 }, r.Videos.shape);
+        Assert.Equal(new long[] { 1, 3, 3, S, S }, r.Videos.shape);
         Assert.Equal(8, r.Fps);                                 // the MS demo writes 8 fps
         Assert.True(r.Videos.isfinite().all().item<bool>());
     }
@@ -58,12 +59,12 @@ public class ModelScopePipelineTests
         {
             int rc = Cli.Program.Main(new[]
             {
-                "generate", "a corgi surfing a wave", "--model", TinyMsModel.Folder, "--frames", "3", "--height", "32", "--width", "40",
+                "generate", "a corgi surfing a wave", "--model", TinyMsModel.Folder, "--frames", "3", "--height", S.ToString(), "--width", W.ToString(),
                 "--steps", "2", "--seed", "1", "--output", output,
             });
             Assert.Equal(0, rc);
             var p = ProbeResult.Of(output);
-            Assert.Equal((3, 40, 32), (p.Frames, p.Width, p.Height));
+            Assert.Equal((3, W, S), (p.Frames, p.Width, p.Height));
             Assert.Equal(8.0, p.Fps, 3);
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }

@@ -18,7 +18,7 @@ public class PipelineMemoryTests
     public void Generating_again_and_again_keeps_the_live_tensor_count_flat(GenerationMode mode)
     {
         using var pipe = ModelLoader.Load(new ModelFiles(TinyModel.WeightsPath, Config: TinyModel.ConfigPath), mode, torch.CPU, ScalarType.Float32);
-        var options = new GenerateOptions { Mode = mode, Frames = 2, Height = 32, Width = 32, Steps = 2, Seed = 1 };
+        var options = new GenerateOptions { Mode = mode, Frames = 2, Height = TinyModel.Size(), Width = TinyModel.Size(), Steps = 2, Seed = 1 };
         using (pipe.Generate(new[] { "warm up" }, options)) { }
         long before = torch.Tensor.TotalCount;
         for (int i = 0; i < 5; i++)

@@ -16,6 +16,17 @@ public static class TinyModel
     public static string WeightsPath => Files.Value.Weights;
     public static string ConfigPath => Files.Value.Config;
 
+    /// <summary>The size step this model needs: the VAE's down factor × 2 per UNet downsampling (from the fixture configs,
+    /// so other fixture sets work too).</summary>
+    public static int Unit => Lazy.Value;
+    private static readonly Lazy<int> Lazy = new(() =>
+    {
+        var cfg = T2VTurbo.Pipelines.VideoCrafter2Config.FromFile(ConfigPath);
+        return cfg.Vae.DownFactor * (1 << (cfg.Unet.channel_mult.Length - 1));
+    });
+    /// <summary>A valid size of about <paramref name="pixels"/> (at least one step).</summary>
+    public static int Size(int pixels = 32) => Unit * Math.Max(1, (pixels + Unit - 1) / Unit);
+
     private static (string, string) Create()
     {
         var dir = Path.Combine(Path.GetTempPath(), $"t2v-tiny-{Environment.ProcessId}");

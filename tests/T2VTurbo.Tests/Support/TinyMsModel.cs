@@ -15,6 +15,14 @@ public static class TinyMsModel
     private static readonly Lazy<string> Root = new(Create);
     public static string Folder => Root.Value;
 
+    /// <summary>A size the MS VAE can encode (a multiple of its down factor) of about <paramref name="pixels"/>; the MS
+    /// UNet itself takes any latent size.</summary>
+    public static int Size(int pixels = 32)
+    {
+        int unit = 1 << (T2VTurbo.IO.DiffusersFolder.Open(Folder).ReadConfig("vae")["block_out_channels"]!.AsArray().Count - 1);
+        return unit * Math.Max(1, (pixels + unit - 1) / unit);
+    }
+
     private static void WriteJson(string path, JsonNode json)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);

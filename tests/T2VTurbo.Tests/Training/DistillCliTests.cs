@@ -27,13 +27,13 @@ public class DistillCliTests
             string[] Args(int steps, params string[] extra) =>
             [
                 "distill", "--teacher", TinyModel.WeightsPath, "--config", TinyModel.ConfigPath, "--data", "videos.csv", "--output", dir,
-                "--max-train-steps", steps.ToString(), "--n-frames", "4", "--height", "32", "--width", "32", "--lora-rank", "4",
+                "--max-train-steps", steps.ToString(), "--n-frames", "4", "--height", TinyModel.Size().ToString(), "--width", TinyModel.Size().ToString(), "--lora-rank", "4",
                 "--image-reward", "none", "--video-reward", "none", "--checkpointing-steps", "1", "--checkpoints-total-limit", "2",
                 "--validation-steps", "0", "--learning-rate", "1e-3", .. extra,
             ];
             Assert.Equal(0, Cli.Program.Main(Args(2)));
             Assert.Equal([1L, 2L], TrainingCheckpoint.List(dir).Select(c => c.Step));
-            Assert.Equal(new TrainingDataSpec(1, 4, 32, 32, 16, 453645634), asked[0]);
+            Assert.Equal(new TrainingDataSpec(1, 4, TinyModel.Size(), TinyModel.Size(), 16, 453645634), asked[0]);
             Assert.Equal(0, Cli.Program.Main(Args(3, "--resume")));
             Assert.Equal([2L, 3L], TrainingCheckpoint.List(dir).Select(c => c.Step));
             Assert.Equal(3, File.ReadAllLines(Path.Combine(dir, DistillRun.LogFile)).Length);

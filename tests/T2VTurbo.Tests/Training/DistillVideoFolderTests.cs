@@ -40,7 +40,7 @@ public class DistillVideoFolderTests
             int rc = Cli.Program.Main(new[]
             {
                 "distill", "--teacher", TinyModel.WeightsPath, "--config", TinyModel.ConfigPath, "--data", data, "--output", output,
-                "--max-train-steps", "3", "--n-frames", "4", "--height", "32", "--width", "32", "--lora-rank", "4",
+                "--max-train-steps", "3", "--n-frames", "4", "--height", TinyModel.Size().ToString(), "--width", TinyModel.Size().ToString(), "--lora-rank", "4",
                 "--image-reward", "none", "--video-reward", "none", "--checkpointing-steps", "3", "--validation-steps", "0",
             });
             Assert.Equal(0, rc);

@@ -25,7 +25,7 @@ public class ModelScopeDistillTests
             Assert.Null(s.Teacher.GuidanceEmbeddingDim);
             var options = new DistillOptions { LearningRate = 1e-3, LoraRank = 4, VaeEncodeChunk = 2, GradientCheckpointing = false, Fps = 8 };
             RewardTerm[] rewards = [new(new BrightnessReward(RewardKind.Image), 2.0, 2), new(new BrightnessReward(RewardKind.Video), 3.0, 2)];
-            using var data = new InMemoryBatches(2, 3, 32, 32);
+            using var data = new InMemoryBatches(2, 3, TinyMsModel.Size(), TinyMsModel.Size());
             using var d = new Distiller(s.Models, rewards, options);
             var before = s.Lora.LoraParameters().Select(p => p.detach().clone()).ToList();
             var opts = new DistillRunOptions { OutputDir = dir, MaxTrainSteps = 5, CheckpointingSteps = 5, ValidationSteps = 0 };
