@@ -15,7 +15,7 @@ public sealed class VaeAttnBlock : nn.Module<Tensor, Tensor>
 
     public VaeAttnBlock(int channels, AutoencoderConfig cfg) : base(nameof(VaeAttnBlock))
     {
-        norm = nn.GroupNorm(cfg.norm_num_groups, channels, cfg.norm_eps);
+        norm = VaeNormalize.Create(cfg, channels);
         q = nn.Conv2d(channels, channels, 1);
         k = nn.Conv2d(channels, channels, 1);
         v = nn.Conv2d(channels, channels, 1);

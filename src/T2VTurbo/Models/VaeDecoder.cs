@@ -70,7 +70,7 @@ public sealed class VaeDecoder : nn.Module<Tensor, Tensor>
             if (level != 0) currentRes *= 2;
         }
         up = new ModuleList<VaeDecoderLevel>(byLevel);
-        norm_out = nn.GroupNorm(cfg.norm_num_groups, blockIn, cfg.norm_eps);
+        norm_out = VaeNormalize.Create(cfg, blockIn);
         conv_out = nn.Conv2d(blockIn, cfg.out_ch, 3, padding: 1);
         RegisterComponents();
     }

@@ -70,7 +70,7 @@ public sealed class VaeEncoder : nn.Module<Tensor, Tensor>
         }
         down = new ModuleList<VaeEncoderLevel>(levels.ToArray());
         mid = new VaeMidBlock(blockIn, cfg);
-        norm_out = nn.GroupNorm(cfg.norm_num_groups, blockIn, cfg.norm_eps);
+        norm_out = VaeNormalize.Create(cfg, blockIn);
         conv_out = nn.Conv2d(blockIn, cfg.double_z ? 2 * cfg.z_channels : cfg.z_channels, 3, padding: 1);
         RegisterComponents();
     }

@@ -16,9 +16,9 @@ public sealed class VaeResnetBlock : nn.Module<Tensor, Tensor>
 
     public VaeResnetBlock(int inChannels, int outChannels, AutoencoderConfig cfg) : base(nameof(VaeResnetBlock))
     {
-        norm1 = nn.GroupNorm(cfg.norm_num_groups, inChannels, cfg.norm_eps);
+        norm1 = VaeNormalize.Create(cfg, inChannels);
         conv1 = nn.Conv2d(inChannels, outChannels, 3, padding: 1);
-        norm2 = nn.GroupNorm(cfg.norm_num_groups, outChannels, cfg.norm_eps);
+        norm2 = VaeNormalize.Create(cfg, outChannels);
         dropout = nn.Dropout(cfg.dropout);
         conv2 = nn.Conv2d(outChannels, outChannels, 3, padding: 1);
         if (inChannels != outChannels) nin_shortcut = nn.Conv2d(inChannels, outChannels, 1);
