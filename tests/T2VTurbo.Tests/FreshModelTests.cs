@@ -22,4 +22,15 @@ public class FreshModelTests
         using var x = vae.Decode(z);
         Assert.True(x.isfinite().all().item<bool>());
     }
+
+    [Fact]
+    public void A_fresh_text_encoder_encodes_finite_context()
+    {
+        for (int i = 0; i < 3; i++) using (torch.full(512, 512, float.NaN)) { }   // leave NaN in freed memory
+        using var enc = new T2VTurbo.Text.OpenClipTextEncoder(new T2VTurbo.Text.OpenClipTextConfig { width = 32, heads = 4, layers = 2, embed_dim = 32 });
+        using var tokens = T2VTurbo.Text.ClipTokenizer.Default.Tokenize(new[] { "a red circle" });
+        using var ctx = enc.forward(tokens);
+        Assert.True(ctx.isfinite().all().item<bool>());
+        Assert.True(enc.parameters().All(p => p.isfinite().all().item<bool>()));
+    }
 }

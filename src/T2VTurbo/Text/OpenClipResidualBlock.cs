@@ -24,6 +24,10 @@ public sealed class OpenClipSelfAttention : nn.Module<Tensor, Tensor>
         in_proj_bias = new Parameter(torch.zeros(3L * width));
         out_proj = nn.Linear(width, width);
         RegisterComponents();
+        // nn.MultiheadAttention._reset_parameters (torch.empty alone would leave uninitialised memory in a fresh model).
+        using var _ = torch.no_grad();
+        nn.init.xavier_uniform_(in_proj_weight);
+        out_proj.bias!.zero_();
     }
 
     /// <summary>x: [B, L, W] (batch-first), causal over L unless built with <c>causal: false</c>.</summary>
