@@ -116,7 +116,16 @@ public sealed class ModelTrainer : IDisposable
             data.Restore(ModelCheckpoint.Load(latest, this));
             DistillRun.TruncateLog(logPath, Step);
         }
-        else if (File.Exists(logPath)) File.Delete(logPath);
+        else
+        {
+            if (File.Exists(logPath)) File.Delete(logPath);
+            if (o.LogHeader is { } header)
+            {
+                var line = new JsonObject { ["step"] = Step };
+                foreach (var (k, v) in header) line[k] = v?.DeepClone();
+                DistillRun.AppendLog(logPath, line);
+            }
+        }
 
         long lastSaved = Step;
         while (Step < o.MaxTrainSteps)

@@ -32,6 +32,9 @@ public sealed record ModelTrainerOptions
     public bool Resume { get; init; }
     /// <summary>Saved with each checkpoint (the CLI's arguments).</summary>
     public JsonObject? Args { get; init; }
+    /// <summary>Written as the first line of a fresh run's log with "step": 0 (e.g. which weights the run started
+    /// from); a resume keeps it.</summary>
+    public JsonObject? LogHeader { get; init; }
 
     public void Validate()
     {
