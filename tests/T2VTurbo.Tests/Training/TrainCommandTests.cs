@@ -3,6 +3,7 @@ using T2VTurbo.Cli.Commands;
 using T2VTurbo.IO;
 using T2VTurbo.Models;
 using T2VTurbo.Pipelines;
+using T2VTurbo.ShapesBench;
 using T2VTurbo.Tests.Support;
 using T2VTurbo.Training;
 using TorchSharp;
@@ -130,6 +131,28 @@ public class TrainCommandTests(ITestOutputHelper output)
                 "--seed", "3", "--output", gif,
             ]));
             Assert.True(File.Exists(gif), gif);
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void Cli_train_vae_learns_from_a_shapes_make_folder()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"train-shapes-{Guid.NewGuid():N}");
+        try
+        {
+            var data = Path.Combine(dir, "shapes");
+            ShapesDataset.Write(data, new ShapesDatasetOptions { Count = 3, Seed = 5, Size = Size, Frames = 4, Fps = 8 });
+            var run = Path.Combine(dir, "run");
+            Assert.Equal(0, Cli.Program.Main([
+                "train", "vae", "--data", Path.Combine(data, ShapesDataset.CsvName), "--config", TinyModel.ConfigPath, "--output", run,
+                "--max-train-steps", "2", "--batch-size", "2", "--frames", "1", "--size", Size.ToString(), "--fps", "8",
+            ]));
+            var log = Log(run);
+            Assert.Equal([0L, 1L, 2L], log.Select(l => l["step"]!.GetValue<long>()));
+            Assert.All(log.Skip(1), l => Assert.True(double.IsFinite(l["loss"]!.GetValue<double>())));
+            Assert.All(log.Skip(1), l => Assert.Equal(0, l.AsObject().Where(kv => kv.Key.StartsWith("data_", StringComparison.Ordinal)).Sum(kv => kv.Value!.GetValue<long>())));
+            Assert.True(File.Exists(Path.Combine(run, TrainCommand.VaeFile)));
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }
