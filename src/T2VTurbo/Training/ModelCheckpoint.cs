@@ -26,6 +26,10 @@ public static class ModelCheckpoint
     /// position to continue from.</summary>
     public static string Load(string checkpointDir, ModelTrainer t)
     {
+        // The per-step global seeds derive from the run's seed: resuming under another one would not repeat the run.
+        var saved = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(checkpointDir, TrainingCheckpoint.StateFile)))?["seed"]?.GetValue<long>();
+        if (saved is long s && s != t.Rng.Seed)
+            throw new ArgumentException($"{checkpointDir} was trained with seed {s}; resume it with the same seed (got {t.Rng.Seed})");
         using (var src = new SafeTensorsFile(Path.Combine(checkpointDir, ModelFile)))
             StateDictLoader.Load(t.Model, src);
         TrainingCheckpoint.LoadAdamW(Path.Combine(checkpointDir, TrainingCheckpoint.OptimizerFile), t.OptimizerStates());

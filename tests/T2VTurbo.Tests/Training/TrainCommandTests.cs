@@ -55,9 +55,10 @@ public class TrainCommandTests(ITestOutputHelper output)
                 Assert.Equal(new TrainingDataSpec(1, 2, Size, Size, 8, 1234), asked[0]);
                 Assert.Equal(0, Cli.Program.Main(Args(3, "--resume")));
                 Assert.Equal(1, Cli.Program.Main(Args(4, "--resume", "--rec-loss", "lpips")));
+                Assert.Equal(1, Cli.Program.Main(Args(4, "--resume", "--seed", "99")));   // another seed cannot continue the run
                 return 0;
             });
-            Assert.Equal([2L, 3L], TrainingCheckpoint.List(dir).Select(c => c.Step));
+            Assert.Equal([2L, 3L], TrainingCheckpoint.List(dir).Select(c => c.Step));   // the refused runs changed nothing
             var log = Log(dir);
             Assert.Equal([0L, 1L, 2L, 3L], log.Select(l => l["step"]!.GetValue<long>()));
             Assert.Equal("l1", log[0]["reconstruction"]!.GetValue<string>());
