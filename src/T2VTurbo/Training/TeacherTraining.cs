@@ -35,7 +35,7 @@ public sealed class TeacherModels : IDisposable
     }
 
     /// <summary>Builds the UNet from <paramref name="config"/> (guidance/motion inputs off: this is a teacher) with
-    /// torch's initialisation drawn from <paramref name="seed"/>; loads the VAE from <paramref name="vaePath"/> and the
+    /// torch's initialisation drawn from <paramref name="seed"/> and lvdm's zero-initialised layers; loads the VAE from <paramref name="vaePath"/> and the
     /// text tower from <paramref name="textPath"/> (keys with or without the first_stage_model. / cond_stage_model.
     /// prefix). Without a text file the tower is drawn from seed + 1 (so a re-run or resume gets the same one).</summary>
     public static TeacherModels Create(VideoCrafter2Config config, string vaePath, string? textPath, long seed, Device device)
@@ -43,6 +43,7 @@ public sealed class TeacherModels : IDisposable
         torch.manual_seed(seed);
         var unet = new Unet3D(config.Unet with { time_cond_proj_dim = null, motion_cond_proj_dim = null }, device);
         FreshInit.ResetNorms(unet);
+        FreshInit.ZeroInitLikeLvdm(unet);
         var vae = new KlAutoencoder(config.Vae);
         LoadPart(vae, vaePath, ModelLoader.VaePrefix);
         torch.manual_seed(seed + 1);

@@ -154,6 +154,14 @@ public class ModelTrainerTests(ITestOutputHelper output)
                 t.Run(data);
                 return models.Unet.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
             }
+            using (var fresh = TeacherModels.Create(cfg, TinyModel.WeightsPath, null, seed: 9, torch.CPU))
+            {
+                // lvdm's zero-initialised output conv: an untrained teacher predicts ε = 0
+                using var x = torch.randn(new long[] { 1, cfg.Unet.in_channels, 2, size / cfg.Vae.DownFactor, size / cfg.Vae.DownFactor });
+                using var y = fresh.Unet.forward(x, torch.tensor(new long[] { 500 }), fresh.EncodeText(["a red circle"]), 8);
+                Assert.Equal(0f, y.abs().max().item<float>());
+                Assert.True(fresh.RandomText);
+            }
             var straight = Train(a, 3, false);
             Train(b, 1, false);
             var resumed = Train(b, 3, true);
