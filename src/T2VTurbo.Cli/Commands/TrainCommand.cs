@@ -90,7 +90,7 @@ public static class TrainCommand
     private static Command Vae()
     {
         var common = new CommonOptions(steps: 2000, batch: 16, frames: 1, size: 32, lr: 1e-4);
-        var kl = new Option<double>("--kl-weight") { Description = "weight of the posterior's KL (LDM's meaning, see the docs)", DefaultValueFactory = _ => 1e-6 };
+        var kl = new Option<double>("--kl-weight") { Description = "weight of the KL (LDM's kl_weight: KL and reconstruction both per image, see VaeTraining)", DefaultValueFactory = _ => 1e-6 };
         var rec = new Option<string>("--rec-loss") { Description = "reconstruction loss: l1 | mse", DefaultValueFactory = _ => "l1" };
         var cmd = new Command("vae", $"Train the KL autoencoder on single frames (reconstruction + KL); writes {VaeFile} (first_stage_model.* keys).") { kl, rec };
         common.AddTo(cmd);
