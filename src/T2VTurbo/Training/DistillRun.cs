@@ -118,7 +118,7 @@ public static class DistillRun
         return written;
     }
 
-    private static JsonObject LogLine(StepReport r)
+    internal static JsonObject LogLine(StepReport r)
     {
         var line = new JsonObject
         {
@@ -131,11 +131,11 @@ public static class DistillRun
         return line;
     }
 
-    private static void AppendLog(string path, JsonObject line) =>
+    internal static void AppendLog(string path, JsonObject line) =>
         File.AppendAllText(path, line.ToJsonString() + "\n");
 
     /// <summary>After a resume, drops log lines of steps past the checkpoint (they are about to be redone).</summary>
-    private static void TruncateLog(string path, long step)
+    internal static void TruncateLog(string path, long step)
     {
         if (!File.Exists(path)) return;
         var kept = File.ReadAllLines(path).Where(l =>

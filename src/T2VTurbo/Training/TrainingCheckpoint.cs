@@ -31,13 +31,8 @@ public static class TrainingCheckpoint
 
     /// <summary>Writes checkpoint-&lt;step&gt; under <paramref name="outputDir"/> and keeps only the newest
     /// <paramref name="keepLast"/> (0 = keep all). Returns the folder.</summary>
-    public static string Save(string outputDir, Distiller d, string dataPosition, JsonObject? args, int keepLast)
-    {
-        Directory.CreateDirectory(outputDir);
-        string final = Path.Combine(outputDir, $"{Prefix}{d.Step}");
-        string tmp = Path.Combine(outputDir, $".{Prefix}{d.Step}.{Guid.NewGuid():N}.tmp");
-        Directory.CreateDirectory(tmp);
-        try
+    public static string Save(string outputDir, Distiller d, string dataPosition, JsonObject? args, int keepLast) =>
+        SaveFolder(outputDir, d.Step, tmp =>
         {
             var lora = d.Models.Lora;
             TorchPickleWriter.WriteTensorList(Path.Combine(tmp, LoraPt), lora.ToOfficialList());
@@ -46,16 +41,24 @@ public static class TrainingCheckpoint
             string key = d.Models.Student.GuidanceProjectionKey!;
             using (var tcp = GuidanceProjection(d).detach().to(ScalarType.Float32, torch.CPU))
                 SafeTensors.Save(Path.Combine(tmp, TimeCondProj), new Dictionary<string, Tensor> { [key] = tcp });
-            SaveOptimizer(Path.Combine(tmp, OptimizerFile), d);
-            var state = new JsonObject
-            {
-                ["step"] = d.Step,
-                ["rng"] = d.Rng.State,
-                ["seed"] = d.Rng.Seed,
-                ["data_position"] = dataPosition,
-                ["args"] = args?.DeepClone(),
-            };
-            AtomicFile.WriteAllText(Path.Combine(tmp, StateFile), state.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            SaveAdamW(Path.Combine(tmp, OptimizerFile), OptimizerStates(d));
+            WriteState(tmp, d.Step, d.Rng, dataPosition, args);
+        }, keepLast);
+
+    /// <summary>Writes checkpoint-&lt;step&gt; atomically: <paramref name="writeInto"/> fills a temporary folder (it must
+    /// write <see cref="StateFile"/>, e.g. with <see cref="WriteState"/>), which is then renamed into place; only the
+    /// newest <paramref name="keepLast"/> checkpoints are kept (0 = all). Returns the folder.</summary>
+    public static string SaveFolder(string outputDir, long step, Action<string> writeInto, int keepLast)
+    {
+        Directory.CreateDirectory(outputDir);
+        string final = Path.Combine(outputDir, $"{Prefix}{step}");
+        string tmp = Path.Combine(outputDir, $".{Prefix}{step}.{Guid.NewGuid():N}.tmp");
+        Directory.CreateDirectory(tmp);
+        try
+        {
+            writeInto(tmp);
+            if (!File.Exists(Path.Combine(tmp, StateFile)))
+                throw new InvalidOperationException($"checkpoint {final}: no {StateFile} was written");
             if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
             Directory.Move(tmp, final);
         }
@@ -66,6 +69,31 @@ public static class TrainingCheckpoint
         if (keepLast > 0)
             foreach (var old in List(outputDir).SkipLast(keepLast)) Directory.Delete(old.Path, recursive: true);
         return final;
+    }
+
+    /// <summary>training_state.json: step, RNG state and seed, data position, the run's arguments.</summary>
+    public static void WriteState(string folder, long step, TrainingRng rng, string dataPosition, JsonObject? args)
+    {
+        var state = new JsonObject
+        {
+            ["step"] = step,
+            ["rng"] = rng.State,
+            ["seed"] = rng.Seed,
+            ["data_position"] = dataPosition,
+            ["args"] = args?.DeepClone(),
+        };
+        AtomicFile.WriteAllText(Path.Combine(folder, StateFile), state.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    /// <summary>Reads training_state.json of a checkpoint folder, restores <paramref name="rng"/>, and returns (step,
+    /// data position).</summary>
+    public static (long Step, string DataPosition) ReadState(string checkpointDir, TrainingRng rng)
+    {
+        string path = Path.Combine(checkpointDir, StateFile);
+        var stateJson = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        rng.Restore(stateJson["rng"]?.GetValue<string>() ?? throw new InvalidDataException($"{path}: no \"rng\""));
+        return (stateJson["step"]?.GetValue<long>() ?? throw new InvalidDataException($"{path}: no \"step\""),
+            stateJson["data_position"]?.GetValue<string>() ?? throw new InvalidDataException($"{path}: no \"data_position\""));
     }
 
     /// <summary>Checkpoint folders under <paramref name="outputDir"/>, oldest first.</summary>
@@ -84,7 +112,6 @@ public static class TrainingCheckpoint
     /// returns the data position to continue from.</summary>
     public static string Load(string checkpointDir, Distiller d)
     {
-        var stateJson = JsonNode.Parse(File.ReadAllText(Path.Combine(checkpointDir, StateFile)))!.AsObject();
         var student = d.Models.Student.Module;
         using (var weights = LoraWeights.Read(Path.Combine(checkpointDir, LoraSafetensors), student))
         using (torch.no_grad())
@@ -103,10 +130,10 @@ public static class TrainingCheckpoint
         using (var v = src.Load(d.Models.Student.GuidanceProjectionKey!))
         using (torch.no_grad())
             GuidanceProjection(d).copy_(v);
-        LoadOptimizer(Path.Combine(checkpointDir, OptimizerFile), d);
-        d.Rng.Restore(stateJson["rng"]!.GetValue<string>());
-        d.ResumeAt(stateJson["step"]!.GetValue<long>());
-        return stateJson["data_position"]!.GetValue<string>();
+        LoadAdamW(Path.Combine(checkpointDir, OptimizerFile), OptimizerStates(d));
+        var (step, position) = ReadState(checkpointDir, d.Rng);
+        d.ResumeAt(step);
+        return position;
     }
 
     /// <summary>The student's guidance-projection weight (time_cond_proj / time_embedding.cond_proj), saved with every
@@ -130,11 +157,13 @@ public static class TrainingCheckpoint
         }
     }
 
-    private static void SaveOptimizer(string path, Distiller d)
+    /// <summary>AdamW moments by name (<c>&lt;name&gt;.exp_avg</c>, <c>&lt;name&gt;.exp_avg_sq</c>), the AdamW step count
+    /// in the metadata (all parameters share it).</summary>
+    public static void SaveAdamW(string path, IEnumerable<(string Name, AdamW.State State)> states)
     {
         var tensors = new Dictionary<string, Tensor>();
         long step = 0;
-        foreach (var (name, st) in OptimizerStates(d))
+        foreach (var (name, st) in states)
         {
             tensors[$"{name}.exp_avg"] = st.exp_avg.detach().cpu();
             tensors[$"{name}.exp_avg_sq"] = st.exp_avg_sq.detach().cpu();
@@ -144,12 +173,13 @@ public static class TrainingCheckpoint
         foreach (var t in tensors.Values) t.Dispose();
     }
 
-    private static void LoadOptimizer(string path, Distiller d)
+    /// <summary>Restores what <see cref="SaveAdamW"/> wrote into the given states (same names).</summary>
+    public static void LoadAdamW(string path, IEnumerable<(string Name, AdamW.State State)> states)
     {
         using var src = new SafeTensorsFile(path);
         long step = long.Parse(src.Metadata["adam_step"]);
         using var _ = torch.no_grad();
-        foreach (var (name, st) in OptimizerStates(d))
+        foreach (var (name, st) in states)
         {
             foreach (var (suffix, dst) in new[] { ("exp_avg", st.exp_avg), ("exp_avg_sq", st.exp_avg_sq) })
             {
