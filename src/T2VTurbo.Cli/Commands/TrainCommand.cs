@@ -109,7 +109,6 @@ public static class TrainCommand
             using var data = OpenData(p.GetValue(common.Data)!, common.Spec(p));
             torch.manual_seed(options.Seed);
             using var vae = new KlAutoencoder(cfg.Vae);
-            FreshInit.ResetNorms(vae);
             vae.to(dev);
             using var trainer = new ModelTrainer(vae, VaeTraining.Step(vae, recLoss, p.GetValue(kl)), options);
             AnsiConsole.MarkupLine($"VAE: {Count(vae)} weights, latent ×{cfg.Vae.DownFactor} down, {cfg.Vae.embed_dim} channels; loss {recLoss} + {p.GetValue(kl):G3}·KL; on {dev}");

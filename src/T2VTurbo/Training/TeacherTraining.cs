@@ -42,13 +42,11 @@ public sealed class TeacherModels : IDisposable
     {
         torch.manual_seed(seed);
         var unet = new Unet3D(config.Unet with { time_cond_proj_dim = null, motion_cond_proj_dim = null }, device);
-        FreshInit.ResetNorms(unet);
         FreshInit.ZeroInitLikeLvdm(unet);
         var vae = new KlAutoencoder(config.Vae);
         LoadPart(vae, vaePath, ModelLoader.VaePrefix);
         torch.manual_seed(seed + 1);
         var text = new OpenClipTextEncoder(config.Text);
-        FreshInit.ResetNorms(text);
         if (textPath is not null) LoadPart(text, textPath, ModelLoader.TextPrefix);
         return new TeacherModels(config, unet, vae.to(device), text.to(device), textPath is null);
     }

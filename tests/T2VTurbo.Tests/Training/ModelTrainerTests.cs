@@ -28,7 +28,6 @@ public class ModelTrainerTests(ITestOutputHelper output)
     {
         torch.manual_seed(7);
         var vae = new KlAutoencoder(cfg);
-        FreshInit.ResetNorms(vae);
         var options = new ModelTrainerOptions
         {
             OutputDir = dir, MaxTrainSteps = steps, LearningRate = lr, Seed = 5, CheckpointingSteps = 2, CheckpointsTotalLimit = 2, Resume = resume,
@@ -96,7 +95,6 @@ public class ModelTrainerTests(ITestOutputHelper output)
             // the trained weights moved (the comparison above is not between two untouched models)
             torch.manual_seed(7);
             using var init = new KlAutoencoder(cfg);
-            FreshInit.ResetNorms(init);
             var initW = init.state_dict();
             Assert.True(straight.Max(kv => (kv.Value - initW[kv.Key]).abs().max().item<float>()) > 1e-4);
         }
@@ -116,7 +114,6 @@ public class ModelTrainerTests(ITestOutputHelper output)
             using var data = new InMemoryBatches(2, 2, Size(cfg), Size(cfg), batchSize: 1);
             torch.manual_seed(7);
             var vae = new KlAutoencoder(cfg);
-            FreshInit.ResetNorms(vae);
             var inner = VaeTraining.Step(vae);
             int calls = 0;
             TrainingStepFunction poisoned = (batch, rng) =>
