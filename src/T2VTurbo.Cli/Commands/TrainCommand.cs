@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Spectre.Console;
 using T2VTurbo.Models;
 using T2VTurbo.Pipelines;
+using T2VTurbo.Rewards;
 using T2VTurbo.Training;
 using T2VTurbo.Training.Data;
 using TorchSharp;
@@ -25,9 +26,11 @@ public static class TrainCommand
 
     public static Command Create()
     {
-        var cmd = new Command("train", "Train a model component from scratch (VAE, teacher UNet) on a video folder or CSV.");
+        var cmd = new Command("train", "Train a model component from scratch (VAE, teacher UNet, CLIP and ViCLIP rewards) on a video folder or CSV.");
         cmd.Subcommands.Add(Vae());
         cmd.Subcommands.Add(Teacher());
+        cmd.Subcommands.Add(Clip());
+        cmd.Subcommands.Add(ViClip());
         return cmd;
     }
 
@@ -84,6 +87,14 @@ public static class TrainCommand
         }
 
         public VideoCrafter2Config Model(ParseResult p) => VideoCrafter2Config.FromFile(p.GetValue(Config)!.FullName);
+
+        /// <summary>The --config file as a JSON object (the reward trainers' configs).</summary>
+        public JsonObject Json(ParseResult p)
+        {
+            var path = p.GetValue(Config)!.FullName;
+            if (!File.Exists(path)) throw new FileNotFoundException($"config not found: {path}", path);
+            return JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new ArgumentException($"{path}: the config must be a JSON object");
+        }
         public Device Dev(ParseResult p) => GenerateCommand.ParseDevice(p.GetValue(Device)!);
     }
 
@@ -158,6 +169,70 @@ public static class TrainCommand
             string path = Path.Combine(options.OutputDir, ModelFile);
             models.ExportModel(path);
             AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(path)}[/] (generate with --model {Markup.Escape(path)} --config {Markup.Escape(p.GetValue(common.Config)!.FullName)} --mode teacher)");
+        }));
+        return cmd;
+    }
+
+    private static Command Clip()
+    {
+        var common = new CommonOptions(steps: 2000, batch: 32, frames: 1, size: 32, lr: 5e-4);
+        var resize = new Option<string>("--resize") { Description = "how frames reach image_size: letterbox (HPSv2) | squash (clip reward)", DefaultValueFactory = _ => "letterbox" };
+        var cmd = new Command("clip", $"Train an open_clip CLIP (image + text towers, symmetric InfoNCE) on (frame, caption) pairs; writes {ClipTraining.ClipFile} " +
+            $"(open_clip keys: hpsv2/clip reward with --config) and {ClipTraining.TextFile} (cond_stage_model.model.* keys: train teacher --text).") { resize };
+        common.AddTo(cmd);
+        cmd.SetAction(p => CliErrors.Run(() =>
+        {
+            var mode = p.GetValue(resize) switch
+            {
+                "letterbox" => ClipResize.Letterbox,
+                "squash" => ClipResize.Squash,
+                var r => throw new ArgumentException($"--resize must be letterbox or squash, got '{r}'"),
+            };
+            var cfg = OpenClipModelConfig.FromJson(common.Json(p));
+            var dev = common.Dev(p);
+            var options = common.Trainer(p, new JsonObject { ["model"] = "open_clip", ["resize"] = p.GetValue(resize) });
+            options.Validate();
+            if (p.GetValue(common.Batch) < 2) throw new ArgumentException("--batch-size must be at least 2: the contrastive loss needs negatives");
+            using var data = OpenData(p.GetValue(common.Data)!, common.Spec(p));
+            torch.manual_seed(options.Seed);
+            using var model = new OpenClipModel(cfg);
+            model.to(dev);
+            using var trainer = new ModelTrainer(model, ClipTraining.Step(model, mode), options);
+            AnsiConsole.MarkupLine($"CLIP: {Count(model)} weights, image {cfg.vision_cfg.image_size}px / patch {cfg.vision_cfg.patch_size}, embed {cfg.embed_dim}; on {dev}");
+            RunWithProgress(trainer, data, "clip");
+            string clipPath = Path.Combine(options.OutputDir, ClipTraining.ClipFile), textPath = Path.Combine(options.OutputDir, ClipTraining.TextFile);
+            ClipTraining.ExportClip(model, clipPath);
+            ClipTraining.ExportText(model, textPath);
+            AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(clipPath)}[/] and [green]{Markup.Escape(textPath)}[/]");
+        }));
+        return cmd;
+    }
+
+    private static Command ViClip()
+    {
+        var common = new CommonOptions(steps: 2000, batch: 16, frames: 8, size: 32, lr: 5e-4);
+        var cmd = new Command("viclip", $"Train a ViCLIP (video + text towers, symmetric InfoNCE with its temp) on (clip, caption) pairs; writes {ViClipTraining.ViClipFile} (ViCLIP keys: vi_clip reward with --config).");
+        common.AddTo(cmd);
+        cmd.SetAction(p => CliErrors.Run(() =>
+        {
+            var cfg = T2VTurbo.Rewards.ViClip.ViClipConfig.FromJson(common.Json(p));
+            var dev = common.Dev(p);
+            var options = common.Trainer(p, new JsonObject { ["model"] = "viclip" });
+            options.Validate();
+            int frames = cfg.vision.num_frames * cfg.vision.kernel_size;
+            if (p.GetValue(common.Frames) != frames)
+                throw new ArgumentException($"--frames must be {frames} (the config's num_frames × kernel_size), got {p.GetValue(common.Frames)}");
+            if (p.GetValue(common.Batch) < 2) throw new ArgumentException("--batch-size must be at least 2: the contrastive loss needs negatives");
+            using var data = OpenData(p.GetValue(common.Data)!, common.Spec(p));
+            torch.manual_seed(options.Seed);
+            using var model = new T2VTurbo.Rewards.ViClip.ViClipModel(cfg);
+            model.to(dev);
+            using var trainer = new ModelTrainer(model, ViClipTraining.Step(model), options);
+            AnsiConsole.MarkupLine($"ViCLIP: {Count(model)} weights, {frames} frames at {cfg.vision.input_resolution}px / patch {cfg.vision.patch_size}; on {dev}");
+            RunWithProgress(trainer, data, "viclip");
+            string path = Path.Combine(options.OutputDir, ViClipTraining.ViClipFile);
+            ViClipTraining.Export(model, path);
+            AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(path)}[/]");
         }));
         return cmd;
     }
