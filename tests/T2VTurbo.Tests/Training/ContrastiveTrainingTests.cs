@@ -21,14 +21,14 @@ public class ContrastiveTrainingTests(ITestOutputHelper output)
 {
     private const int Size = 16, VideoFrames = 4;
 
-    /// <summary>A micro open_clip config; the text tower takes the tiny VideoCrafter2 model's text sizes, so its
-    /// text.safetensors can condition that model's teacher.</summary>
+    /// <summary>A micro open_clip config; the text tower (and embed_dim) take the tiny VideoCrafter2 model's text sizes,
+    /// so its text.safetensors can condition that model's teacher.</summary>
     private static JsonObject ClipJson()
     {
         var text = VideoCrafter2Config.FromFile(TinyModel.ConfigPath).Text;
         return new JsonObject
         {
-            ["embed_dim"] = 16,
+            ["embed_dim"] = text.embed_dim,   // text_projection's width is a key the teacher's text encoder loads too
             ["vision_cfg"] = new JsonObject { ["image_size"] = Size, ["patch_size"] = 8, ["width"] = 32, ["layers"] = 1, ["head_width"] = 16 },
             ["text_cfg"] = new JsonObject
             {
