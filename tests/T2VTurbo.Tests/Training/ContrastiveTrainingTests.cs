@@ -118,23 +118,23 @@ public class ContrastiveTrainingTests(ITestOutputHelper output)
         Assert.Throws<ArgumentException>(() => ContrastiveLoss.SymmetricInfoNce(a[..1], b[..1], scale, ["a"]));
     }
 
-    private static void AssertResumeEqualsStraightRun(Func<string, long, bool, ModelTrainer> make, int frames)
+    private static void AssertResumeEqualsStraightRun(Func<string, long, bool, ModelTrainer> make, int frames, int height = Size, int width = Size)
     {
         string a = TempDir(), b = TempDir();
         try
         {
             Dictionary<string, Tensor> Weights(ModelTrainer t) => t.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
             Dictionary<string, Tensor> straight, resumed;
-            using (var data = new InMemoryBatches(5, frames, Size, Size, batchSize: 2))
+            using (var data = new InMemoryBatches(5, frames, height, width, batchSize: 2))
             using (var t = make(a, 4, false))
             {
                 t.Run(data);
                 straight = Weights(t);
             }
-            using (var data = new InMemoryBatches(5, frames, Size, Size, batchSize: 2))
+            using (var data = new InMemoryBatches(5, frames, height, width, batchSize: 2))
             using (var t = make(b, 2, false))
                 t.Run(data);
-            using (var data = new InMemoryBatches(5, frames, Size, Size, batchSize: 2))
+            using (var data = new InMemoryBatches(5, frames, height, width, batchSize: 2))
             using (var t = make(b, 4, true))
             {
                 Assert.Equal(4, t.Run(data));
@@ -164,7 +164,8 @@ public class ContrastiveTrainingTests(ITestOutputHelper output)
 
     [Fact]
     public void ViClip_run_stopped_and_resumed_equals_an_uninterrupted_run() =>
-        AssertResumeEqualsStraightRun((d, s, r) => ViClipTrainer(d, s, r), frames: VideoFrames);
+        // frames larger than input_resolution: each step draws a crop offset, which the resume must repeat
+        AssertResumeEqualsStraightRun((d, s, r) => ViClipTrainer(d, s, r), frames: VideoFrames, height: Size + 6, width: Size + 4);
 
     private static void WithData(Action body)
     {
@@ -292,5 +293,32 @@ public class ContrastiveTrainingTests(ITestOutputHelper output)
         {
             foreach (var d in new[] { dir, dir + "-cfg" }) if (Directory.Exists(d)) Directory.Delete(d, true);
         }
+    }
+
+    [Fact]
+    public void Cli_trains_clip_and_viclip_on_a_shapes_make_folder()
+    {
+        var dir = TempDir();
+        try
+        {
+            var data = Path.Combine(dir, "shapes");
+            T2VTurbo.ShapesBench.ShapesDataset.Write(data, new T2VTurbo.ShapesBench.ShapesDatasetOptions { Count = 4, Seed = 5, Size = Size, Frames = VideoFrames, Fps = 8 });
+            string csv = Path.Combine(data, T2VTurbo.ShapesBench.ShapesDataset.CsvName);
+            string clipCfg = WriteConfig(Path.Combine(dir, "clip-cfg"), ClipJson()), viclipCfg = WriteConfig(Path.Combine(dir, "viclip-cfg"), ViClipJson());
+            foreach (var (what, cfg, frames, file) in new[] { ("clip", clipCfg, 1, ClipTraining.ClipFile), ("viclip", viclipCfg, VideoFrames, ViClipTraining.ViClipFile) })
+            {
+                var run = Path.Combine(dir, what);
+                Assert.Equal(0, Cli.Program.Main([
+                    "train", what, "--data", csv, "--config", cfg, "--output", run, "--max-train-steps", "2", "--batch-size", "3",
+                    "--frames", frames.ToString(), "--size", Size.ToString(), "--fps", "8",
+                ]));
+                var log = File.ReadAllLines(Path.Combine(run, DistillRun.LogFile)).Select(l => JsonNode.Parse(l)!).ToList();
+                Assert.Equal([0L, 1L, 2L], log.Select(l => l["step"]!.GetValue<long>()));
+                Assert.All(log.Skip(1), l => Assert.True(double.IsFinite(l["loss"]!.GetValue<double>())));
+                Assert.All(log.Skip(1), l => Assert.Equal(0, l.AsObject().Where(kv => kv.Key.StartsWith("data_", StringComparison.Ordinal)).Sum(kv => kv.Value!.GetValue<long>())));
+                Assert.True(File.Exists(Path.Combine(run, file)), file);
+            }
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }
 }
