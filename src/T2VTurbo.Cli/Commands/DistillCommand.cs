@@ -22,7 +22,7 @@ public static class DistillCommand
 
     /// <summary>Creates a reward model by name (--image-reward / --video-reward) from its weights file; "none" never
     /// reaches it. Replaceable so tests can use small rewards.</summary>
-    public static Func<string, string?, Device, ScalarType, IRewardModel> CreateReward { get; set; } = RewardFactory.Create;
+    public static Func<string, string?, Device, ScalarType, string?, IRewardModel> CreateReward { get; set; } = RewardFactory.Create;
 
     public static Command Create()
     {
@@ -50,6 +50,8 @@ public static class DistillCommand
         var rank = new Option<long>("--lora-rank") { DefaultValueFactory = _ => 64 };
         var imageReward = new Option<string>("--image-reward") { Description = "image-text reward model name, or none", DefaultValueFactory = _ => "hpsv2" };
         var imageRewardPath = new Option<string?>("--image-reward-path") { Description = "weights of the image reward model" };
+        var imageRewardConfig = new Option<string?>("--image-reward-config") { Description = "architecture JSON of a non-standard image reward model (e.g. from `train clip`)" };
+        var videoRewardConfig = new Option<string?>("--video-reward-config") { Description = "architecture JSON of a non-standard video reward model (e.g. from `train viclip`)" };
         var imageScale = new Option<double>("--reward-scale") { Description = "β_img", DefaultValueFactory = _ => 1.0 };
         var imageFrames = new Option<int>("--reward-frame-bsz") { Description = "M random frames for the image reward", DefaultValueFactory = _ => 5 };
         var videoReward = new Option<string>("--video-reward") { Description = "video-text reward model name, or none", DefaultValueFactory = _ => "vi_clip2" };
@@ -69,7 +71,7 @@ public static class DistillCommand
         var cmd = new Command("distill", "Distil a VideoCrafter2 teacher into a 4-8 step T2V-Turbo LoRA (consistency distillation + reward feedback).")
         {
             teacher, data, output, config, resume, seed, maxSteps, lr, warmup, clip, accumulation, batch, frames, fps, height, width, ddim, topk,
-            wMin, wMax, huber, rank, imageReward, imageRewardPath, imageScale, imageFrames, videoReward, videoRewardPath, videoScale, videoFrames,
+            wMin, wMax, huber, rank, imageReward, imageRewardPath, imageRewardConfig, videoRewardConfig, imageScale, imageFrames, videoReward, videoRewardPath, videoScale, videoFrames,
             roles, ckptSteps, ckptLimit, valSteps, valPrompts, vaeChunk, noCheckpointing, device, dtype,
         };
         cmd.SetAction(parse => CliErrors.Run(() =>
@@ -110,10 +112,10 @@ public static class DistillCommand
                 ValidationPrompts = parse.GetValue(valPrompts) ?? [], Resume = parse.GetValue(resume), Args = args,
                 ValidationOptions = new GenerateOptions { Frames = spec.Frames, Height = spec.Height, Width = spec.Width, Fps = spec.Fps, Seed = options.Seed },
             };
-            var rewardSpecs = new List<(string Name, string? Path, double Scale, int Frames)>
+            var rewardSpecs = new List<(string Name, string? Path, string? Config, double Scale, int Frames)>
             {
-                (parse.GetValue(imageReward)!, parse.GetValue(imageRewardPath), Pick(imageScale, 2.0), parse.GetValue(imageFrames)),
-                (Pick(videoReward, "vi_clip"), parse.GetValue(videoRewardPath), Pick(videoScale, 3.0), parse.GetValue(videoFrames)),
+                (parse.GetValue(imageReward)!, parse.GetValue(imageRewardPath), parse.GetValue(imageRewardConfig), Pick(imageScale, 2.0), parse.GetValue(imageFrames)),
+                (Pick(videoReward, "vi_clip"), parse.GetValue(videoRewardPath), parse.GetValue(videoRewardConfig), Pick(videoScale, 3.0), parse.GetValue(videoFrames)),
             };
             Run(teacherPath, parse.GetValue(config)?.FullName, parse.GetValue(data)!, spec, options, runOptions, rewardSpecs, dev, dt);
         }));
@@ -121,15 +123,15 @@ public static class DistillCommand
     }
 
     private static void Run(string teacher, string? config, string dataPath, TrainingDataSpec spec, DistillOptions options, DistillRunOptions runOptions,
-        List<(string Name, string? Path, double Scale, int Frames)> rewardSpecs, Device dev, ScalarType dt)
+        List<(string Name, string? Path, string? Config, double Scale, int Frames)> rewardSpecs, Device dev, ScalarType dt)
     {
         var rewards = new List<RewardTerm>();
         try
         {
             using var data = OpenData(dataPath, spec);
-            foreach (var (name, path, scale, n) in rewardSpecs)
+            foreach (var (name, path, cfg, scale, n) in rewardSpecs)
                 if (!name.Equals("none", StringComparison.OrdinalIgnoreCase) && scale != 0)
-                    rewards.Add(new RewardTerm(CreateReward(name, path, dev, dt), scale, n));
+                    rewards.Add(new RewardTerm(CreateReward(name, path, dev, dt, cfg), scale, n));
             AnsiConsole.MarkupLine($"loading [bold]{Markup.Escape(Path.GetFileName(teacher))}[/] on {dev} ({dt})");
             using var session = DistillSession.Load(teacher, config, dev, dt, options.LoraRank, options.Seed,
                 warn: w => AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(w)}"));

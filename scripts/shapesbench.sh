@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# ShapesBench recipe: every weight file of the small T2V-Turbo from nothing, with our own commands.
+#   data → VAE → CLIP (image reward + the teacher's text tower) → ViCLIP (video reward) → teacher → VCM → T2V-Turbo,
+#   plus a second CLIP/ViCLIP pair trained with another seed on a disjoint data set (the judges).
+# Sizes: 32×32, 8 frames at 8 fps, configs in configs/shapesbench/ (chosen from ../shared/notes/shapesbench-sizing.md).
+# Usage: scripts/shapesbench.sh [WORK_DIR]      SMOKE=1 runs a few steps of each stage (a wiring check, minutes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-runs/shapesbench}
+cfg=configs/shapesbench
+smoke=${SMOKE:-0}
+steps() { if [ "$smoke" = 1 ]; then echo 2; else echo "$1"; fi; }
+count() { if [ "$smoke" = 1 ]; then echo 16; else echo "$1"; fi; }
+dotnet build src/T2VTurbo.Cli -c Release -v quiet -nologo >/dev/null
+t2v() { dotnet src/T2VTurbo.Cli/bin/Release/net10.0/t2v-turbo.dll "$@"; }
+mkdir -p "$work"
+start=$(date +%s)
+common=(--size 32 --frames 8 --fps 8)
+
+t2v shapes make --count "$(count 2000)" --seed 1 --out "$work/data" --split train "${common[@]}"
+t2v shapes make --count "$(count 600)" --seed 2 --out "$work/judge-data" --split train "${common[@]}"
+
+t2v train vae --data "$work/data" --config "$cfg/teacher.json" --output "$work/vae" --batch-size 16 --frames 1 --size 32 \
+  --max-train-steps "$(steps 1500)" --resume
+t2v train clip --data "$work/data" --config "$cfg/clip.json" --output "$work/clip" --batch-size 32 --frames 8 --size 32 \
+  --max-train-steps "$(steps 1500)" --resume
+t2v train viclip --data "$work/data" --config "$cfg/viclip.json" --output "$work/viclip" --batch-size 16 --frames 8 --size 32 \
+  --max-train-steps "$(steps 1000)" --resume
+t2v train teacher --data "$work/data" --config "$cfg/teacher.json" --output "$work/teacher" --vae "$work/vae/vae.safetensors" \
+  --text "$work/clip/text.safetensors" --batch-size 16 --frames 8 --size 32 --max-train-steps "$(steps 4000)" --resume
+
+# The judges: the same classes, another seed, a disjoint data set; never used in training.
+t2v train clip --data "$work/judge-data" --config "$cfg/clip.json" --output "$work/judge-clip" --seed 99 --batch-size 32 \
+  --frames 8 --size 32 --max-train-steps "$(steps 1000)" --resume
+t2v train viclip --data "$work/judge-data" --config "$cfg/viclip.json" --output "$work/judge-viclip" --seed 99 --batch-size 16 \
+  --frames 8 --size 32 --max-train-steps "$(steps 800)" --resume
+
+teacher="$work/teacher/model.safetensors"
+distill=(--teacher "$teacher" --config "$cfg/teacher.json" --data "$work/data" --n-frames 8 --fps 8 --height 32 --width 32
+  --lora-rank 16 --learning-rate 1e-4 --train-batch-size 4 --checkpointing-steps 200 --validation-steps 0 --resume)
+t2v distill "${distill[@]}" --output "$work/vcm" --image-reward none --video-reward none --max-train-steps "$(steps 800)"
+t2v distill "${distill[@]}" --output "$work/turbo" --max-train-steps "$(steps 800)" \
+  --image-reward clip --image-reward-path "$work/clip/clip.safetensors" --image-reward-config "$cfg/clip.json" \
+  --reward-frame-bsz 4 --reward-scale 1.0 \
+  --video-reward vi_clip --video-rm-ckpt "$work/viclip/viclip.safetensors" --video-reward-config "$cfg/viclip.json" \
+  --video-rm-batch-size 8 --video-reward-scale 2.0
+
+echo "recipe done in $(( $(date +%s) - start )) s; weights under $work"
