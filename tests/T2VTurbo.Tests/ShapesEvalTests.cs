@@ -109,7 +109,7 @@ public class ShapesEvalTests(ITestOutputHelper output)
             Assert.Equal(ShapesEvaluation.MarkdownColumns, Cells(table[0]));
             var row = Cells(table[2]);
             Assert.Equal(ShapesEvaluation.MarkdownColumns.Length, row.Length);
-            Assert.Equal((Path.GetFileName(TinyModel.WeightsPath), "Turbo", "1"), (row[0], row[1], row[2]));
+            Assert.Equal((Path.GetFileName(TinyModel.WeightsPath), "turbo", "1"), (row[0], row[1], row[2]));
             Assert.All(row[3..], c => Assert.True(double.TryParse(c, System.Globalization.CultureInfo.InvariantCulture, out var x) && double.IsFinite(x), c));
 
             // one GIF per prompt (first seed)
@@ -132,7 +132,7 @@ public class ShapesEvalTests(ITestOutputHelper output)
             ["vision_cfg"] = new JsonObject { ["image_size"] = 16, ["patch_size"] = 8, ["width"] = 32, ["layers"] = 1, ["head_width"] = 16 },
             ["text_cfg"] = new JsonObject
             {
-                ["context_length"] = text.context_length, ["vocab_size"] = text.vocab_size, ["width"] = 32, ["heads"] = 2, ["layers"] = 1,
+                ["context_length"] = text.context_length, ["vocab_size"] = text.vocab_size, ["width"] = 32, ["heads"] = 2, ["layers"] = 2,
             },
         };
         var viclipJson = new JsonObject

@@ -40,12 +40,13 @@ public static class EvalCommand
         var videoJudge = new Option<FileInfo?>("--video-judge") { Description = "ViCLIP weights scoring each video against its prompt" };
         var videoJudgeConfig = new Option<FileInfo?>("--video-judge-config") { Description = "ViCLIP config JSON of the video judge (default: ViCLIP-L)" };
         var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
+        var dtype = new Option<string?>("--dtype") { Description = "fp32 | bf16 | fp16 for the generator (default: fp32 on cpu, bf16 on cuda)" };
         var output = new Option<DirectoryInfo>("--output") { Description = "folder for eval.json, eval.md and videos/", Required = true };
 
         var cmd = new Command("eval", "Evaluate a model on ShapesBench prompts: analyzer agreement (colour, shape, motion) and judge scores.")
         {
             model, prompts, config, lora, mode, steps, guidance, seeds, frames, height, width, fps,
-            imageJudge, imageJudgeConfig, imageJudgeKind, videoJudge, videoJudgeConfig, device, output,
+            imageJudge, imageJudgeConfig, imageJudgeKind, videoJudge, videoJudgeConfig, device, dtype, output,
         };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
@@ -54,6 +55,7 @@ public static class EvalCommand
             string modelPath = Path.GetFullPath(parse.GetValue(model)!);
             if (!File.Exists(modelPath) && !Directory.Exists(modelPath)) throw new FileNotFoundException($"model not found: {modelPath}");
             var dev = GenerateCommand.ParseDevice(parse.GetValue(device)!);
+            var dt = CheckpointInfo.ParseDType(parse.GetValue(dtype)) ?? (dev.type == DeviceType.CUDA ? ScalarType.BFloat16 : ScalarType.Float32);
             var options = new GenerateOptions
             {
                 Mode = GenerateCommand.ParseMode(parse.GetValue(mode)!), Steps = parse.GetValue(steps), Guidance = parse.GetValue(guidance),
@@ -65,11 +67,17 @@ public static class EvalCommand
             var files = new ModelFiles(modelPath, parse.GetValue(lora)?.FullName, null, parse.GetValue(config)?.FullName) { Family = family };
             using var image = LoadImageJudge(parse.GetValue(imageJudge), parse.GetValue(imageJudgeConfig), parse.GetValue(imageJudgeKind)!, dev);
             using var video = LoadVideoJudge(parse.GetValue(videoJudge), parse.GetValue(videoJudgeConfig), dev);
-            Run(texts, seedList, files, options, dev, image, video, parse.GetValue(output)!.FullName,
+            Run(texts, seedList, files, options, dev, dt, image, video, parse.GetValue(output)!.FullName,
                 parse.GetValue(imageJudge)?.FullName, parse.GetValue(videoJudge)?.FullName);
         }));
         return cmd;
     }
+
+    internal static string ModeName(GenerationMode m) => m switch
+    {
+        GenerationMode.TurboV2 => "turbo-v2",
+        _ => m.ToString().ToLowerInvariant(),
+    };
 
     internal static IReadOnlyList<long> ParseSeeds(string s)
     {
@@ -121,11 +129,11 @@ public static class EvalCommand
                ?? throw new InvalidDataException($"{f.FullName}: expected a JSON object");
     }
 
-    private static void Run(IReadOnlyList<string> texts, IReadOnlyList<long> seeds, ModelFiles files, GenerateOptions options, Device dev,
+    private static void Run(IReadOnlyList<string> texts, IReadOnlyList<long> seeds, ModelFiles files, GenerateOptions options, Device dev, ScalarType dtype,
         IRewardModel? image, ViClipReward? video, string outDir, string? imagePath, string? videoPath)
     {
         var warnings = new List<string>();
-        using var pipe = ModelLoader.Load(files, options.Mode, dev, ScalarType.Float32, warnings.Add);
+        using var pipe = ModelLoader.Load(files, options.Mode, dev, dtype, warnings.Add);
         foreach (var w in warnings) AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(w)}");
         Directory.CreateDirectory(Path.Combine(outDir, VideosFolder));
         var results = new List<EvalVideo>();
@@ -149,11 +157,11 @@ public static class EvalCommand
                 AnsiConsole.MarkupLine($"{Markup.Escape(texts[p])} (seed {seed}): all-correct {(entry.Agreement.AllCorrect ? "[green]yes[/]" : "[red]no[/]")}, " +
                                        $"score {entry.Agreement.Score:F2}, {seconds:F2} s");
             }
-        var settings = new EvalSettings(Path.GetFileName(files.Model), options.Mode.ToString(), options.ResolvedSteps, options.ResolvedGuidance,
+        var settings = new EvalSettings(Path.GetFileName(files.Model), ModeName(options.Mode), options.ResolvedSteps, options.ResolvedGuidance,
             options.Frames, height, width, fps, seeds, imagePath, videoPath);
         var report = ShapesEvaluation.Report(settings, results);
         ShapesEvaluation.Write(outDir, report);
-        AnsiConsole.Write(new Spectre.Console.Text(ShapesEvaluation.Markdown(new[] { report })));
+        AnsiConsole.Console.Profile.Out.Writer.Write(ShapesEvaluation.Markdown(new[] { report }));   // unwrapped, unlike Spectre's text
         AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(Path.Combine(outDir, ShapesEvaluation.JsonName))}[/] and {ShapesEvaluation.MarkdownName}");
     }
 
