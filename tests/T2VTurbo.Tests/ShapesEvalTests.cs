@@ -39,6 +39,12 @@ public class ShapesEvalTests(ITestOutputHelper output)
         Assert.Equal(0.5, summary.SecondsPerVideo, 9);
         Assert.Equal(clips.Sum(c => c.Objects.Count), videos.Sum(v => v.Agreement.ColorNamed));
 
+        // eval.json round trip keeps the aggregates and every video's agreement
+        var settings = new EvalSettings("ground truth", "renderer", 0, 0, 12, 48, 48, 8, [0]);
+        var back = ShapesEvaluation.FromJson(ShapesEvaluation.ToJson(ShapesEvaluation.Report(settings, videos)));
+        Assert.Equal(summary, back.Summary);
+        Assert.Equal(videos.Select(v => v.Agreement), back.Videos.Select(v => v.Agreement));
+
         // the same scoring disagrees with a wrong prompt: another colour, shape and motion for the first clip's object
         var o = clips[0].Objects[0];
         string wrong = $"a {Next(o.Color)} {Next(o.Shape)} {Next(o.Motion) switch { "left" => "moving left", "right" => "moving right", "up" => "moving up", "down" => "moving down", "grow" => "growing", _ => "shrinking" }}";
@@ -182,6 +188,10 @@ public class ShapesEvalTests(ITestOutputHelper output)
             Assert.Equal(1, Cli.Program.Main(["eval", "--model", TinyModel.WeightsPath, "--config", TinyModel.ConfigPath, "--prompts", prompts, "--output", outDir]));
             Assert.False(File.Exists(Path.Combine(outDir, ShapesEvaluation.JsonName)));
             Assert.Equal(1, Cli.Program.Main(["eval", "--model", TinyModel.WeightsPath, "--prompts", Path.Combine(dir, "missing.txt"), "--output", outDir]));
+            File.WriteAllText(prompts, "a red circle moving left\n");
+            Assert.Equal(1, Cli.Program.Main(["eval", "--model", TinyModel.WeightsPath, "--prompts", prompts, "--seeds", "0,x", "--output", outDir]));
+            Assert.Equal(1, Cli.Program.Main(["eval", "--model", TinyModel.WeightsPath, "--prompts", prompts, "--frames", "1", "--output", outDir]));
+            Assert.False(File.Exists(Path.Combine(outDir, ShapesEvaluation.JsonName)));
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }

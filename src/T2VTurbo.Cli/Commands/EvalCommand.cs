@@ -52,6 +52,7 @@ public static class EvalCommand
         {
             var texts = ShapesEvaluation.ReadPrompts(parse.GetValue(prompts)!.FullName);
             var seedList = ParseSeeds(parse.GetValue(seeds)!);
+            if (parse.GetValue(frames) < 2) throw new ArgumentException($"--frames: the analyzer measures motion over at least 2 frames, got {parse.GetValue(frames)}");
             string modelPath = Path.GetFullPath(parse.GetValue(model)!);
             if (!File.Exists(modelPath) && !Directory.Exists(modelPath)) throw new FileNotFoundException($"model not found: {modelPath}");
             var dev = GenerateCommand.ParseDevice(parse.GetValue(device)!);
