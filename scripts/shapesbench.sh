@@ -16,27 +16,28 @@ t2v() { dotnet src/T2VTurbo.Cli/bin/Release/net10.0/t2v-turbo.dll "$@"; }
 mkdir -p "$work"
 start=$(date +%s)
 common=(--size 32 --frames 8 --fps 8)
+cache=(--data-cache-mb 512)   # the whole data set decoded once: ffmpeg per clip per step would dominate
 
 t2v shapes make --count "$(count 2000)" --seed 1 --out "$work/data" --split train "${common[@]}"
 t2v shapes make --count "$(count 600)" --seed 2 --out "$work/judge-data" --split train "${common[@]}"
 
-t2v train vae --data "$work/data" --config "$cfg/teacher.json" --output "$work/vae" --batch-size 16 --frames 1 --size 32 \
+t2v train vae "${cache[@]}" --data "$work/data" --config "$cfg/teacher.json" --output "$work/vae" --batch-size 16 --frames 1 --size 32 \
   --max-train-steps "$(steps 1500)" --resume
-t2v train clip --data "$work/data" --config "$cfg/clip.json" --output "$work/clip" --batch-size 32 --frames 8 --size 32 \
+t2v train clip "${cache[@]}" --data "$work/data" --config "$cfg/clip.json" --output "$work/clip" --batch-size 32 --frames 8 --size 32 \
   --max-train-steps "$(steps 1500)" --resume
-t2v train viclip --data "$work/data" --config "$cfg/viclip.json" --output "$work/viclip" --batch-size 16 --frames 8 --size 32 \
+t2v train viclip "${cache[@]}" --data "$work/data" --config "$cfg/viclip.json" --output "$work/viclip" --batch-size 16 --frames 8 --size 32 \
   --max-train-steps "$(steps 1000)" --resume
-t2v train teacher --data "$work/data" --config "$cfg/teacher.json" --output "$work/teacher" --vae "$work/vae/vae.safetensors" \
+t2v train teacher "${cache[@]}" --data "$work/data" --config "$cfg/teacher.json" --output "$work/teacher" --vae "$work/vae/vae.safetensors" \
   --text "$work/clip/text.safetensors" --batch-size 16 --frames 8 --size 32 --max-train-steps "$(steps 4000)" --resume
 
 # The judges: the same classes, another seed, a disjoint data set; never used in training.
-t2v train clip --data "$work/judge-data" --config "$cfg/clip.json" --output "$work/judge-clip" --seed 99 --batch-size 32 \
+t2v train clip "${cache[@]}" --data "$work/judge-data" --config "$cfg/clip.json" --output "$work/judge-clip" --seed 99 --batch-size 32 \
   --frames 8 --size 32 --max-train-steps "$(steps 1000)" --resume
-t2v train viclip --data "$work/judge-data" --config "$cfg/viclip.json" --output "$work/judge-viclip" --seed 99 --batch-size 16 \
+t2v train viclip "${cache[@]}" --data "$work/judge-data" --config "$cfg/viclip.json" --output "$work/judge-viclip" --seed 99 --batch-size 16 \
   --frames 8 --size 32 --max-train-steps "$(steps 800)" --resume
 
 teacher="$work/teacher/model.safetensors"
-distill=(--teacher "$teacher" --config "$cfg/teacher.json" --data "$work/data" --n-frames 8 --fps 8 --height 32 --width 32
+distill=("${cache[@]}" --teacher "$teacher" --config "$cfg/teacher.json" --data "$work/data" --n-frames 8 --fps 8 --height 32 --width 32
   --lora-rank 16 --learning-rate 1e-4 --train-batch-size 4 --checkpointing-steps 200 --validation-steps 0 --resume)
 t2v distill "${distill[@]}" --output "$work/vcm" --image-reward none --video-reward none --max-train-steps "$(steps 800)"
 t2v distill "${distill[@]}" --output "$work/turbo" --max-train-steps "$(steps 800)" \

@@ -116,6 +116,27 @@ public class VideoDataTests : IClassFixture<SyntheticVideos>
     }
 
     [Theory]
+    [InlineData("ramp32.mp4")]
+    [InlineData("ramp32.webm")]
+    [InlineData("ramp32_offset.mkv")]
+    public void Cached_decoding_cuts_the_same_clips_as_seeking(string name)
+    {
+        var plain = new ClipSampler(Small);
+        var cached = new ClipSampler(Small, cacheBytes: 64L << 20);
+        var tiny = new ClipSampler(Small, cacheBytes: 10);            // budget too small: falls back to seeking
+        for (int seed = 0; seed < 4; seed++)
+        {
+            var a = plain.Sample(v.P(name), new Random(seed));
+            var b = cached.Sample(v.P(name), new Random(seed));
+            var c = tiny.Sample(v.P(name), new Random(seed));
+            Assert.True(a.Ok && b.Ok && c.Ok, a.Message + b.Message + c.Message);
+            Assert.Equal((a.Start, a.Stride), (b.Start, b.Stride));
+            Assert.Equal(a.Frames!.Rgb, b.Frames!.Rgb);
+            Assert.Equal(a.Frames!.Rgb, c.Frames!.Rgb);
+        }
+    }
+
+    [Theory]
     [InlineData(0)]
     [InlineData(1)]
     [InlineData(2)]

@@ -63,6 +63,7 @@ public static class DistillCommand
         var ckptLimit = new Option<int>("--checkpoints-total-limit") { DefaultValueFactory = _ => 5 };
         var valSteps = new Option<int>("--validation-steps") { Description = "0 = no validation videos", DefaultValueFactory = _ => 500 };
         var valPrompts = new Option<string[]>("--validation-prompt") { Description = "prompt of a validation video (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var cacheMb = new Option<int>("--data-cache-mb") { Description = "keep decoded videos in memory up to this many MB (small data sets)", DefaultValueFactory = _ => 0 };
         var vaeChunk = new Option<int>("--vae-encode-batch-size") { DefaultValueFactory = _ => 8 };
         var noCheckpointing = new Option<bool>("--no-gradient-checkpointing") { Description = "keep all UNet activations (faster, more memory)" };
         var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
@@ -72,7 +73,7 @@ public static class DistillCommand
         {
             teacher, data, output, config, resume, seed, maxSteps, lr, warmup, clip, accumulation, batch, frames, fps, height, width, ddim, topk,
             wMin, wMax, huber, rank, imageReward, imageRewardPath, imageRewardConfig, videoRewardConfig, imageScale, imageFrames, videoReward, videoRewardPath, videoScale, videoFrames,
-            roles, ckptSteps, ckptLimit, valSteps, valPrompts, vaeChunk, noCheckpointing, device, dtype,
+            roles, ckptSteps, ckptLimit, valSteps, valPrompts, vaeChunk, cacheMb, noCheckpointing, device, dtype,
         };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
@@ -104,7 +105,7 @@ public static class DistillCommand
             var args = new JsonObject();
             foreach (var r in parse.CommandResult.Children.OfType<System.CommandLine.Parsing.OptionResult>())
                 args[r.Option.Name.TrimStart('-')] = string.Join(" ", r.Tokens.Select(t => t.Value));
-            var spec = new TrainingDataSpec(parse.GetValue(batch), parse.GetValue(frames), Pick(height, 256), Pick(width, 256), (int)options.Fps, options.Seed);
+            var spec = new TrainingDataSpec(parse.GetValue(batch), parse.GetValue(frames), Pick(height, 256), Pick(width, 256), (int)options.Fps, options.Seed, parse.GetValue(cacheMb));
             var runOptions = new DistillRunOptions
             {
                 OutputDir = parse.GetValue(output)!, MaxTrainSteps = parse.GetValue(maxSteps), CheckpointingSteps = parse.GetValue(ckptSteps),

@@ -40,6 +40,7 @@ public static class TrainCommand
         public readonly Option<string> Data = new("--data") { Description = "training videos: a folder (videos + same-name .txt captions) or a CSV", Required = true };
         public readonly Option<FileInfo> Config = new("--config") { Description = "architecture JSON (reference yaml names): the sizes of the model to train", Required = true };
         public readonly Option<string> Output = new("--output") { Description = "run folder: checkpoints, train_log.jsonl, the trained weights", Required = true };
+        public readonly Option<int> CacheMb = new("--data-cache-mb") { Description = "keep decoded videos in memory up to this many MB (small data sets: avoids decoding every clip every step)", DefaultValueFactory = _ => 0 };
         public readonly Option<bool> Resume = new("--resume") { Description = "continue from the newest checkpoint in --output" };
         public readonly Option<long> MaxSteps;
         public readonly Option<int> Batch;
@@ -66,12 +67,12 @@ public static class TrainCommand
 
         public void AddTo(Command c)
         {
-            foreach (Option o in new Option[] { Data, Config, Output, Resume, MaxSteps, Batch, Frames, Size, Fps, Lr, Warmup, Clip, WeightDecay, Seed, CkptSteps, CkptLimit, Device })
+            foreach (Option o in new Option[] { Data, Config, Output, Resume, CacheMb, MaxSteps, Batch, Frames, Size, Fps, Lr, Warmup, Clip, WeightDecay, Seed, CkptSteps, CkptLimit, Device })
                 c.Options.Add(o);
         }
 
         public TrainingDataSpec Spec(ParseResult p) =>
-            new(p.GetValue(Batch), p.GetValue(Frames), p.GetValue(Size), p.GetValue(Size), p.GetValue(Fps), p.GetValue(Seed));
+            new(p.GetValue(Batch), p.GetValue(Frames), p.GetValue(Size), p.GetValue(Size), p.GetValue(Fps), p.GetValue(Seed), p.GetValue(CacheMb));
 
         public ModelTrainerOptions Trainer(ParseResult p, JsonObject? logHeader = null)
         {

@@ -30,5 +30,7 @@ public interface ITrainingBatches : IDisposable
     IReadOnlyDictionary<string, long> Stats => new Dictionary<string, long>();
 }
 
-/// <summary>What a video data reader is asked for (spec §4.3: 16 frames at 16 fps, resized to 320×512).</summary>
-public sealed record TrainingDataSpec(int BatchSize, int Frames, int Height, int Width, int Fps, long Seed);
+/// <summary>What a video data reader is asked for (spec §4.3: 16 frames at 16 fps, resized to 320×512).
+/// <paramref name="CacheMegabytes"/> &gt; 0 keeps decoded videos in memory up to that size (small data sets such as
+/// ShapesBench, where decoding every clip through ffmpeg every step would dominate the step time).</summary>
+public sealed record TrainingDataSpec(int BatchSize, int Frames, int Height, int Width, int Fps, long Seed, int CacheMegabytes = 0);

@@ -39,12 +39,17 @@ public sealed record ClipOutcome(VideoFrames? Frames, SkipReason Skip, string Me
 /// Only the clip's frames are decoded (ffmpeg seeks to the first one).</summary>
 public sealed class ClipSampler
 {
+    private readonly DecodedVideoCache? cache;
+
     public ClipOptions Options { get; }
 
-    public ClipSampler(ClipOptions? options = null)
+    /// <param name="cacheBytes">&gt; 0: keep whole decoded videos (at the target size) in memory up to this many bytes and
+    /// cut later clips from them; the frames are the same bytes as seeking decodes (tested), only faster.</param>
+    public ClipSampler(ClipOptions? options = null, long cacheBytes = 0)
     {
         Options = options ?? new ClipOptions();
         Options.Validate();
+        if (cacheBytes > 0) cache = new DecodedVideoCache(cacheBytes);
     }
 
     /// <summary>numpy's round (half to even), as the reference applies to decord's average fps.</summary>
@@ -68,7 +73,7 @@ public sealed class ClipSampler
     {
         var o = Options;
         VideoInfo info;
-        try { info = VideoReader.Probe(path); }
+        try { info = cache?.Probe(path) ?? VideoReader.Probe(path); }
         catch (VideoReadException e) { return new ClipOutcome(null, SkipReason.Unreadable, e.Message); }
         int native = NativeFps(info.AvgFps);
         if (native < o.fps)
@@ -79,7 +84,7 @@ public sealed class ClipSampler
             return new ClipOutcome(null, SkipReason.TooShort,
                 $"{path}: {info.FrameCount} frames, a clip needs {o.n_frames} × stride {stride} = {o.n_frames * stride}", native, stride);
         VideoFrames frames;
-        try { frames = VideoReader.ReadFrames(info, start, stride, o.n_frames, o.width, o.height); }
+        try { frames = cache?.Cut(info, start, stride, o.n_frames, o.width, o.height) ?? VideoReader.ReadFrames(info, start, stride, o.n_frames, o.width, o.height); }
         catch (VideoReadException e) { return new ClipOutcome(null, SkipReason.Unreadable, e.Message, native, stride, start); }
         if (frames.Frames < o.n_frames)        // the index promised more frames than the stream decodes to (truncated file)
             return new ClipOutcome(null, SkipReason.TooShort,

@@ -16,7 +16,7 @@ public sealed class VideoDataBatches : ITrainingBatches
         this.spec = spec;
         this.warn = warn;
         data = VideoCaptionDataset.Open(path, warn);
-        sampler = new ClipSampler(new ClipOptions(spec.Frames, spec.Fps, spec.Height, spec.Width));
+        sampler = new ClipSampler(new ClipOptions(spec.Frames, spec.Fps, spec.Height, spec.Width), spec.CacheMegabytes * (1L << 20));
         Prefetch = prefetch;
         loader = NewLoader(DataPosition.Start);
     }
