@@ -83,7 +83,7 @@ public sealed class SafeTensorsFile : ICheckpointSource
     public Tensor Load(string key, ScalarType? dtype = null, Device? device = null)
     {
         var info = Info(key);
-        var t = torch.empty(info.Shape, info.ScalarType);
+        var t = torch.empty(info.Shape, info.ScalarType, device: torch.CPU);   // bytes are streamed into CPU memory, whatever the default device
         lock (stream)
         {
             stream.Position = dataStart + info.Begin;

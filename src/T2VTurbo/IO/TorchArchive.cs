@@ -78,7 +78,7 @@ internal sealed class TorchArchive : IDisposable
             // Checked before allocating, so a lying persistent id cannot request more memory than the file holds.
             if (entry.Length / elem < storage.Numel)
                 throw new InvalidDataException($"{what}: storage '{storage.Key}' has {entry.Length} bytes, expected {storage.Numel} × {storage.DType} (file truncated?)");
-            part = torch.empty(t.End - t.Offset, storage.DType);
+            part = torch.empty(t.End - t.Offset, storage.DType, device: torch.CPU);
             try
             {
                 using var s = entry.Open();

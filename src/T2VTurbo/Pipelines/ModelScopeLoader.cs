@@ -38,8 +38,10 @@ public static class ModelScopeLoader
         var text = ModelLoader.Build(() => new HfClipTextModel(HfClipTextConfig.FromJson(parts.Config("text_encoder"))), device, dtype);
         text.LoadWeights(parts.Source("text_encoder"), parts.Prefix("text_encoder"));
         progress?.Invoke("VAE");
-        var vae = DiffusersVae.Load(parts.Config("vae"), parts.Source("vae"), parts.Prefix("vae"));
-        vae.to(device, dtype);
+        // Built on the target device in the target dtype, then filled tensor by tensor (no float32 CPU copy first).
+        var vae = ModelLoader.Build(() => new KlAutoencoder(DiffusersVae.ConfigFromJson(parts.Config("vae"))), device, dtype);
+        using (var mapped = new DiffusersVaeSource(parts.Source("vae"), vae.Config.NumResolutions, parts.Prefix("vae")))
+            StateDictLoader.Load(vae, mapped);
 
         progress?.Invoke("UNet");
         using var bare = files.Unet is null ? null : Checkpoint.Open(files.Unet);
