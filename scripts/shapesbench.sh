@@ -15,35 +15,48 @@ dotnet build src/T2VTurbo.Cli -c Release -v quiet -nologo >/dev/null
 t2v() { dotnet src/T2VTurbo.Cli/bin/Release/net10.0/t2v-turbo.dll "$@"; }
 mkdir -p "$work"
 start=$(date +%s)
+last=$start
+# Seconds per stage, appended to $work/timings.tsv (the numbers docs/shapesbench.md reports).
+stage() { local now; now=$(date +%s); printf '%s\t%s\n' "$1" $((now - last)) >> "$work/timings.tsv"; last=$now; }
 common=(--size 32 --frames 8 --fps 8)
 cache=(--data-cache-mb 512)   # the whole data set decoded once: ffmpeg per clip per step would dominate
 
 t2v shapes make --count "$(count 2000)" --seed 1 --out "$work/data" --split train "${common[@]}"
+stage data
 t2v shapes make --count "$(count 600)" --seed 2 --out "$work/judge-data" --split train "${common[@]}"
+stage judge-data
 
 t2v train vae "${cache[@]}" --data "$work/data" --config "$cfg/teacher.json" --output "$work/vae" --batch-size 16 --frames 1 --size 32 \
-  --max-train-steps "$(steps 1500)" --resume
+  --lr 4e-4 --max-train-steps "$(steps 1500)" --resume
+stage vae
 t2v train clip "${cache[@]}" --data "$work/data" --config "$cfg/clip.json" --output "$work/clip" --batch-size 32 --frames 8 --size 32 \
   --max-train-steps "$(steps 1500)" --resume
+stage clip
 t2v train viclip "${cache[@]}" --data "$work/data" --config "$cfg/viclip.json" --output "$work/viclip" --batch-size 16 --frames 8 --size 32 \
   --max-train-steps "$(steps 1000)" --resume
+stage viclip
 t2v train teacher "${cache[@]}" --data "$work/data" --config "$cfg/teacher.json" --output "$work/teacher" --vae "$work/vae/vae.safetensors" \
-  --text "$work/clip/text.safetensors" --batch-size 16 --frames 8 --size 32 --max-train-steps "$(steps 4000)" --resume
+  --text "$work/clip/text.safetensors" --batch-size 16 --frames 8 --size 32 --lr 5e-4 --lr-warmup-steps 100 --max-train-steps "$(steps 2500)" --resume
+stage teacher
 
 # The judges: the same classes, another seed, a disjoint data set; never used in training.
 t2v train clip "${cache[@]}" --data "$work/judge-data" --config "$cfg/clip.json" --output "$work/judge-clip" --seed 99 --batch-size 32 \
   --frames 8 --size 32 --max-train-steps "$(steps 1000)" --resume
+stage judge-clip
 t2v train viclip "${cache[@]}" --data "$work/judge-data" --config "$cfg/viclip.json" --output "$work/judge-viclip" --seed 99 --batch-size 16 \
   --frames 8 --size 32 --max-train-steps "$(steps 800)" --resume
+stage judge-viclip
 
 teacher="$work/teacher/model.safetensors"
 distill=("${cache[@]}" --teacher "$teacher" --config "$cfg/teacher.json" --data "$work/data" --n-frames 8 --fps 8 --height 32 --width 32
-  --lora-rank 16 --learning-rate 1e-4 --train-batch-size 4 --checkpointing-steps 200 --validation-steps 0 --resume)
-t2v distill "${distill[@]}" --output "$work/vcm" --image-reward none --video-reward none --max-train-steps "$(steps 800)"
-t2v distill "${distill[@]}" --output "$work/turbo" --max-train-steps "$(steps 800)" \
+  --lora-rank 16 --learning-rate 5e-4 --train-batch-size 4 --checkpointing-steps 100 --validation-steps 0 --resume)
+t2v distill "${distill[@]}" --output "$work/vcm" --image-reward none --video-reward none --max-train-steps "$(steps 300)"
+stage vcm
+t2v distill "${distill[@]}" --output "$work/turbo" --max-train-steps "$(steps 300)" \
   --image-reward clip --image-reward-path "$work/clip/clip.safetensors" --image-reward-config "$cfg/clip.json" \
   --reward-frame-bsz 4 --reward-scale 1.0 \
   --video-reward vi_clip --video-rm-ckpt "$work/viclip/viclip.safetensors" --video-reward-config "$cfg/viclip.json" \
   --video-rm-batch-size 8 --video-reward-scale 2.0
+stage turbo
 
 echo "recipe done in $(( $(date +%s) - start )) s; weights under $work"

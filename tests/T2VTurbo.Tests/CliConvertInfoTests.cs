@@ -16,7 +16,7 @@ public class CliConvertInfoTests
         var dst = Path.Combine(Path.GetTempPath(), $"conv-{Guid.NewGuid():N}.safetensors");
         try
         {
-            Assert.Equal(0, Cli.Program.Main(new[] { "convert", src, dst, "--dtype", "bf16" }));
+            CliRun.Expect(0, new[] { "convert", src, dst, "--dtype", "bf16" });
             using var a = new SafeTensorsFile(src);
             using var b = new SafeTensorsFile(dst);
             Assert.Equal(a.Keys.OrderBy(k => k), b.Keys.OrderBy(k => k));
@@ -37,8 +37,8 @@ public class CliConvertInfoTests
         using var f = Fixture.Load("vae");
         var info = CheckpointInfo.Read(f.File("weights.safetensors"));
         Assert.Contains("autoencoder", info.Kind);
-        Assert.Equal(0, Cli.Program.Main(new[] { "info", f.File("weights.safetensors") }));
-        Assert.Equal(1, Cli.Program.Main(new[] { "info", "/nonexistent/model.ckpt" }));
+        CliRun.Expect(0, new[] { "info", f.File("weights.safetensors") });
+        CliRun.Expect(1, new[] { "info", "/nonexistent/model.ckpt" });
     }
 }
 
@@ -59,7 +59,7 @@ public class CliLoraListTests
             var cfg = Path.Combine(dir, "unet.json");
             File.WriteAllText(cfg, new System.Text.Json.Nodes.JsonObject { ["unet_config"] = f.Config["unet_config"]!.DeepClone() }.ToJsonString());
             var dst = Path.Combine(dir, "lora.safetensors");
-            Assert.Equal(0, Cli.Program.Main(new[] { "convert", f.File("unet_lora.pt"), dst, "--config", cfg }));
+            CliRun.Expect(0, new[] { "convert", f.File("unet_lora.pt"), dst, "--config", cfg });
             using var a = new SafeTensorsFile(f.File("unet_lora.safetensors"));
             using var b = new SafeTensorsFile(dst);
             Assert.Equal(a.Keys.OrderBy(k => k), b.Keys.OrderBy(k => k));

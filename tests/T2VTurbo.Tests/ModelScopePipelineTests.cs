@@ -38,7 +38,7 @@ public class ModelScopePipelineTests
         try
         {
             var file = Path.Combine(dir, "ms.safetensors");
-            Assert.Equal(0, Cli.Program.Main(new[] { "convert", TinyMsModel.Folder, file }));
+            CliRun.Expect(0, new[] { "convert", TinyMsModel.Folder, file });
             Assert.Contains("ModelScope", CheckpointInfo.Read(file).Kind);
             Assert.Contains("ModelScope diffusers folder", CheckpointInfo.Read(TinyMsModel.Folder).Kind);
             using var a = ModelLoader.Load(new ModelFiles(TinyMsModel.Folder), GenerationMode.Turbo, torch.CPU, ScalarType.Float32);
@@ -57,12 +57,11 @@ public class ModelScopePipelineTests
         var output = Path.Combine(dir, "ms.mp4");
         try
         {
-            int rc = Cli.Program.Main(new[]
+            CliRun.Expect(0, new[]
             {
                 "generate", "a corgi surfing a wave", "--model", TinyMsModel.Folder, "--frames", "3", "--height", S.ToString(), "--width", W.ToString(),
                 "--steps", "2", "--seed", "1", "--output", output,
             });
-            Assert.Equal(0, rc);
             var p = ProbeResult.Of(output);
             Assert.Equal((3, W, S), (p.Frames, p.Width, p.Height));
             Assert.Equal(8.0, p.Fps, 3);

@@ -63,12 +63,11 @@ public class PipelineTests
         var output = Path.Combine(dir, $"corgi.{ext}");
         try
         {
-            int rc = Cli.Program.Main(new[]
+            CliRun.Expect(0, new[]
             {
                 "generate", "a corgi surfing a wave", "--model", TinyModel.WeightsPath, "--config", TinyModel.ConfigPath,
                 "--frames", "3", "--height", S.ToString(), "--width", W.ToString(), "--steps", "2", "--fps", "8", "--seed", "3", "--output", output,
             });
-            Assert.Equal(0, rc);
             Assert.True(File.Exists(output), output);
             if (ext == "webp")
             {
@@ -133,15 +132,8 @@ public class PipelineTests
 
     private static string RunCliCapturingErrors(params string[] args)
     {
-        var old = Console.Error;
-        var sw = new StringWriter();
-        Console.SetError(sw);
-        try
-        {
-            int rc = Cli.Program.Main(args);
-            Assert.NotEqual(0, rc);
-        }
-        finally { Console.SetError(old); }
-        return sw.ToString();
+        var (rc, errors) = CliRun.Capturing(args);
+        Assert.NotEqual(0, rc);
+        return errors;
     }
 }

@@ -1,3 +1,4 @@
+using T2VTurbo.Tests.Support;
 using System.Text.Json;
 using T2VTurbo.ShapesBench;
 using T2VTurbo.Training.Data;
@@ -214,7 +215,7 @@ public class ShapesBenchTests
         string dir = TempDir();
         try
         {
-            Assert.Equal(0, Cli.Program.Main(new[] { "shapes", "make", "--count", "16", "--seed", "21", "--out", dir, "--size", "32", "--frames", "8", "--split", "all" }));
+            CliRun.Expect(0, new[] { "shapes", "make", "--count", "16", "--seed", "21", "--out", dir, "--size", "32", "--frames", "8", "--split", "all" });
             var truth = ShapesDataset.ReadGroundTruth(dir);
             int objects = 0, right = 0, agree = 0;
             foreach (var clip in truth.Clips)
@@ -247,10 +248,10 @@ public class ShapesBenchTests
             var frames = ShapesRenderer.Render(one);
             using var tensor = torch.tensor(frames.Rgb, new long[] { frames.Frames, frames.Height, frames.Width, 3 }, ScalarType.Byte);
             Assert.Equal(ShapesAnalyzer.Analyze(frames).Objects.Select(x => x.Shape), ShapesAnalyzer.Analyze(tensor).Objects.Select(x => x.Shape));
-            Assert.Equal(0, Cli.Program.Main(new[] { "shapes", "analyze", Path.Combine(dir, ShapesDataset.VideosFolder, one.Name + ".mp4"), "--prompt", one.Caption }));
-            Assert.Equal(1, Cli.Program.Main(new[] { "shapes", "analyze", Path.Combine(dir, "missing.mp4") }));
-            Assert.Equal(1, Cli.Program.Main(new[] { "shapes", "make", "--count", "1", "--out", Path.Combine(dir, "odd"), "--size", "33" }));
-            Assert.Equal(1, Cli.Program.Main(new[] { "shapes", "make", "--count", "1", "--out", Path.Combine(dir, "bad"), "--split", "validation" }));
+            CliRun.Expect(0, new[] { "shapes", "analyze", Path.Combine(dir, ShapesDataset.VideosFolder, one.Name + ".mp4"), "--prompt", one.Caption });
+            CliRun.Expect(1, new[] { "shapes", "analyze", Path.Combine(dir, "missing.mp4") });
+            CliRun.Expect(1, new[] { "shapes", "make", "--count", "1", "--out", Path.Combine(dir, "odd"), "--size", "33" });
+            CliRun.Expect(1, new[] { "shapes", "make", "--count", "1", "--out", Path.Combine(dir, "bad"), "--split", "validation" });
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }

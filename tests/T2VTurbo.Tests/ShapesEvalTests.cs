@@ -71,13 +71,12 @@ public class ShapesEvalTests(ITestOutputHelper output)
             var (clip, clipCfg, viclip, viclipCfg) = WriteMicroJudges(dir);
             var outDir = Path.Combine(dir, "eval");
             int s = TinyModel.Size(16);
-            int rc = Cli.Program.Main([
+            CliRun.Expect(0, [
                 "eval", "--model", TinyModel.WeightsPath, "--config", TinyModel.ConfigPath, "--prompts", prompts, "--steps", "1",
                 "--seeds", "3", "--frames", "3", "--height", s.ToString(), "--width", s.ToString(), "--fps", "8",
                 "--image-judge", clip, "--image-judge-config", clipCfg, "--video-judge", viclip, "--video-judge-config", viclipCfg,
                 "--output", outDir,
             ]);
-            Assert.Equal(0, rc);
 
             var json = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, ShapesEvaluation.JsonName)))!;
             output.WriteLine(json.ToJsonString());
@@ -185,12 +184,12 @@ public class ShapesEvalTests(ITestOutputHelper output)
 
             // the CLI refuses before loading the model, and writes no report
             var outDir = Path.Combine(dir, "eval");
-            Assert.Equal(1, Cli.Program.Main(["eval", "--model", TinyModel.WeightsPath, "--config", TinyModel.ConfigPath, "--prompts", prompts, "--output", outDir]));
+            CliRun.Expect(1, ["eval", "--model", TinyModel.WeightsPath, "--config", TinyModel.ConfigPath, "--prompts", prompts, "--output", outDir]);
             Assert.False(File.Exists(Path.Combine(outDir, ShapesEvaluation.JsonName)));
-            Assert.Equal(1, Cli.Program.Main(["eval", "--model", TinyModel.WeightsPath, "--prompts", Path.Combine(dir, "missing.txt"), "--output", outDir]));
+            CliRun.Expect(1, ["eval", "--model", TinyModel.WeightsPath, "--prompts", Path.Combine(dir, "missing.txt"), "--output", outDir]);
             File.WriteAllText(prompts, "a red circle moving left\n");
-            Assert.Equal(1, Cli.Program.Main(["eval", "--model", TinyModel.WeightsPath, "--prompts", prompts, "--seeds", "0,x", "--output", outDir]));
-            Assert.Equal(1, Cli.Program.Main(["eval", "--model", TinyModel.WeightsPath, "--prompts", prompts, "--frames", "1", "--output", outDir]));
+            CliRun.Expect(1, ["eval", "--model", TinyModel.WeightsPath, "--prompts", prompts, "--seeds", "0,x", "--output", outDir]);
+            CliRun.Expect(1, ["eval", "--model", TinyModel.WeightsPath, "--prompts", prompts, "--frames", "1", "--output", outDir]);
             Assert.False(File.Exists(Path.Combine(outDir, ShapesEvaluation.JsonName)));
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }

@@ -202,9 +202,9 @@ public class ContrastiveTrainingTests(ITestOutputHelper output)
                     "train", "clip", "--data", "shapes/captions.csv", "--config", config, "--output", run, "--max-train-steps", steps.ToString(),
                     "--batch-size", "3", "--frames", "2", "--size", Size.ToString(), "--lr", "1e-3", "--checkpointing-steps", "1", .. extra,
                 ];
-                Assert.Equal(0, Cli.Program.Main(Args(2)));
-                Assert.Equal(0, Cli.Program.Main(Args(3, "--resume")));
-                Assert.Equal(1, Cli.Program.Main(Args(4, "--resume", "--batch-size", "1")));   // no negatives: refused
+                CliRun.Expect(0, Args(2));
+                CliRun.Expect(0, Args(3, "--resume"));
+                CliRun.Expect(1, Args(4, "--resume", "--batch-size", "1"));   // no negatives: refused
             });
             var log = File.ReadAllLines(Path.Combine(run, DistillRun.LogFile)).Select(l => JsonNode.Parse(l)!).ToList();
             Assert.Equal([0L, 1L, 2L, 3L], log.Select(l => l["step"]!.GetValue<long>()));
@@ -241,11 +241,11 @@ public class ContrastiveTrainingTests(ITestOutputHelper output)
 
             // the teacher trains with it as --text
             var teacherRun = Path.Combine(dir, "teacher");
-            WithData(() => Assert.Equal(0, Cli.Program.Main([
+            WithData(() => CliRun.Expect(0, [
                 "train", "teacher", "--data", "shapes/captions.csv", "--config", TinyModel.ConfigPath, "--output", teacherRun,
                 "--vae", TinyModel.WeightsPath, "--text", textPath, "--max-train-steps", "1", "--batch-size", "1", "--frames", "2",
                 "--size", TinyModel.Size(16).ToString(),
-            ])));
+            ]));
             var header = JsonNode.Parse(File.ReadLines(Path.Combine(teacherRun, DistillRun.LogFile)).First())!;
             Assert.Equal(Path.GetFullPath(textPath), header["text_tower"]!.GetValue<string>());
         }
@@ -270,9 +270,9 @@ public class ContrastiveTrainingTests(ITestOutputHelper output)
                     "train", "viclip", "--data", "shapes/captions.csv", "--config", config, "--output", run, "--max-train-steps", steps.ToString(),
                     "--batch-size", "2", "--frames", VideoFrames.ToString(), "--size", "24", "--lr", "1e-3", "--checkpointing-steps", "1", .. extra,
                 ];
-                Assert.Equal(0, Cli.Program.Main(Args(1)));
-                Assert.Equal(0, Cli.Program.Main(Args(2, "--resume")));
-                Assert.Equal(1, Cli.Program.Main(Args(3, "--resume", "--frames", (VideoFrames + 1).ToString())));   // not num_frames
+                CliRun.Expect(0, Args(1));
+                CliRun.Expect(0, Args(2, "--resume"));
+                CliRun.Expect(1, Args(3, "--resume", "--frames", (VideoFrames + 1).ToString()));   // not num_frames
             });
             var log = File.ReadAllLines(Path.Combine(run, DistillRun.LogFile)).Select(l => JsonNode.Parse(l)!).ToList();
             Assert.Equal([0L, 1L, 2L], log.Select(l => l["step"]!.GetValue<long>()));
@@ -308,10 +308,10 @@ public class ContrastiveTrainingTests(ITestOutputHelper output)
             foreach (var (what, cfg, frames, file) in new[] { ("clip", clipCfg, 1, ClipTraining.ClipFile), ("viclip", viclipCfg, VideoFrames, ViClipTraining.ViClipFile) })
             {
                 var run = Path.Combine(dir, what);
-                Assert.Equal(0, Cli.Program.Main([
+                CliRun.Expect(0, [
                     "train", what, "--data", csv, "--config", cfg, "--output", run, "--max-train-steps", "2", "--batch-size", "3",
                     "--frames", frames.ToString(), "--size", Size.ToString(), "--fps", "8",
-                ]));
+                ]);
                 var log = File.ReadAllLines(Path.Combine(run, DistillRun.LogFile)).Select(l => JsonNode.Parse(l)!).ToList();
                 Assert.Equal([0L, 1L, 2L], log.Select(l => l["step"]!.GetValue<long>()));
                 Assert.All(log.Skip(1), l => Assert.True(double.IsFinite(l["loss"]!.GetValue<double>())));

@@ -31,15 +31,15 @@ public class DistillCliTests
                 "--image-reward", "none", "--video-reward", "none", "--checkpointing-steps", "1", "--checkpoints-total-limit", "2",
                 "--validation-steps", "0", "--learning-rate", "1e-3", .. extra,
             ];
-            Assert.Equal(0, Cli.Program.Main(Args(2)));
+            CliRun.Expect(0, Args(2));
             Assert.Equal([1L, 2L], TrainingCheckpoint.List(dir).Select(c => c.Step));
             Assert.Equal(new TrainingDataSpec(1, 4, TinyModel.Size(), TinyModel.Size(), 16, 453645634), asked[0]);
-            Assert.Equal(0, Cli.Program.Main(Args(3, "--resume")));
+            CliRun.Expect(0, Args(3, "--resume"));
             Assert.Equal([2L, 3L], TrainingCheckpoint.List(dir).Select(c => c.Step));
             Assert.Equal(3, File.ReadAllLines(Path.Combine(dir, DistillRun.LogFile)).Length);
 
             // a reward that is not available fails with a message, not a crash
-            Assert.Equal(1, Cli.Program.Main(Args(4, "--resume", "--image-reward", "hpsv2")));
+            CliRun.Expect(1, Args(4, "--resume", "--image-reward", "hpsv2"));
         }
         finally
         {

@@ -51,11 +51,11 @@ public class TrainCommandTests(ITestOutputHelper output)
                     "--max-train-steps", steps.ToString(), "--batch-size", "1", "--frames", "2", "--size", Size.ToString(),
                     "--lr", "1e-3", "--checkpointing-steps", "1", "--checkpoints-total-limit", "2", .. extra,
                 ];
-                Assert.Equal(0, Cli.Program.Main(Args(2)));
+                CliRun.Expect(0, Args(2));
                 Assert.Equal(new TrainingDataSpec(1, 2, Size, Size, 8, 1234), asked[0]);
-                Assert.Equal(0, Cli.Program.Main(Args(3, "--resume")));
-                Assert.Equal(1, Cli.Program.Main(Args(4, "--resume", "--rec-loss", "lpips")));
-                Assert.Equal(1, Cli.Program.Main(Args(4, "--resume", "--seed", "99")));   // another seed cannot continue the run
+                CliRun.Expect(0, Args(3, "--resume"));
+                CliRun.Expect(1, Args(4, "--resume", "--rec-loss", "lpips"));
+                CliRun.Expect(1, Args(4, "--resume", "--seed", "99"));   // another seed cannot continue the run
                 return 0;
             });
             Assert.Equal([2L, 3L], TrainingCheckpoint.List(dir).Select(c => c.Step));   // the refused runs changed nothing
@@ -97,8 +97,8 @@ public class TrainCommandTests(ITestOutputHelper output)
                     "--vae", TinyModel.WeightsPath, "--max-train-steps", steps.ToString(), "--batch-size", "1", "--frames", Frames.ToString(),
                     "--size", Size.ToString(), "--lr", "1e-3", "--checkpointing-steps", "1", "--checkpoints-total-limit", "1", .. extra,
                 ];
-                Assert.Equal(0, Cli.Program.Main(Args(1)));
-                Assert.Equal(0, Cli.Program.Main(Args(2, "--resume")));
+                CliRun.Expect(0, Args(1));
+                CliRun.Expect(0, Args(2, "--resume"));
                 Assert.Equal(new TrainingDataSpec(1, Frames, Size, Size, 8, 1234), asked[1]);
                 return 0;
             });
@@ -126,11 +126,11 @@ public class TrainCommandTests(ITestOutputHelper output)
             }
 
             var gif = Path.Combine(dir, "teacher.gif");
-            Assert.Equal(0, Cli.Program.Main([
+            CliRun.Expect(0, [
                 "generate", "a red circle moving to the left", "--model", model, "--config", TinyModel.ConfigPath, "--mode", "teacher",
                 "--steps", "2", "--frames", Frames.ToString(), "--height", Size.ToString(), "--width", Size.ToString(), "--fps", "8",
                 "--seed", "3", "--output", gif,
-            ]));
+            ]);
             Assert.True(File.Exists(gif), gif);
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
@@ -145,10 +145,10 @@ public class TrainCommandTests(ITestOutputHelper output)
             var data = Path.Combine(dir, "shapes");
             ShapesDataset.Write(data, new ShapesDatasetOptions { Count = 3, Seed = 5, Size = Size, Frames = 4, Fps = 8 });
             var run = Path.Combine(dir, "run");
-            Assert.Equal(0, Cli.Program.Main([
+            CliRun.Expect(0, [
                 "train", "vae", "--data", Path.Combine(data, ShapesDataset.CsvName), "--config", TinyModel.ConfigPath, "--output", run,
                 "--max-train-steps", "2", "--batch-size", "2", "--frames", "1", "--size", Size.ToString(), "--fps", "8",
-            ]));
+            ]);
             var log = Log(run);
             Assert.Equal([0L, 1L, 2L], log.Select(l => l["step"]!.GetValue<long>()));
             Assert.All(log.Skip(1), l => Assert.True(double.IsFinite(l["loss"]!.GetValue<double>())));
