@@ -3,7 +3,8 @@
 #   data → VAE → CLIP (image reward + the teacher's text tower) → ViCLIP (video reward) → teacher → VCM → T2V-Turbo,
 #   plus a second CLIP/ViCLIP pair trained with another seed on a disjoint data set (the judges).
 # Sizes: 32×32, 8 frames at 8 fps, configs in configs/shapesbench/ (chosen from ../shared/notes/shapesbench-sizing.md).
-# Usage: scripts/shapesbench.sh [WORK_DIR]      SMOKE=1 runs a few steps of each stage (a wiring check, minutes).
+# Usage: scripts/shapesbench.sh [WORK_DIR]      SMOKE=1 runs a few steps of each stage (a wiring check, minutes);
+#        SHIP=1 copies the resulting default model into models/shapesbench/. The table: scripts/shapesbench-eval.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-runs/shapesbench}
@@ -59,4 +60,12 @@ t2v distill "${distill[@]}" --output "$work/turbo" --max-train-steps "$(steps 30
   --video-rm-batch-size 8 --video-reward-scale 2.0
 stage turbo
 
-echo "recipe done in $(( $(date +%s) - start )) s; weights under $work"
+# The embedded default model: T2V-Turbo with its LoRA merged, VAE and text encoder in one fp16 file + its config.
+latest_turbo=$(ls -d "$work"/turbo/checkpoint-* | sort -t- -k2 -n | tail -1)
+mkdir -p "$work/default"
+t2v convert "$teacher" "$work/default/model.safetensors" --lora "$latest_turbo/unet_lora.pt" --config "$cfg/teacher.json" --dtype fp16
+cp "$cfg/teacher.json" "$work/default/config.json"
+stage default-model
+if [ "${SHIP:-0}" = 1 ]; then cp "$work/default/model.safetensors" "$work/default/config.json" models/shapesbench/; fi
+
+echo "recipe done in $(( $(date +%s) - start )) s; weights under $work (SHIP=1 copies the default model into models/shapesbench/)"

@@ -21,33 +21,50 @@ public static class BenchCommand
         var config = new Option<FileInfo?>("--config") { Description = "architecture JSON (default: VideoCrafter2 full size)" };
         var device = new Option<string>("--device") { Description = "cpu | cuda", DefaultValueFactory = _ => "cpu" };
         var dtype = new Option<string?>("--dtype") { Description = "fp32 | bf16 | fp16 (default: fp32 on cpu, bf16 on cuda)" };
-        var frames = new Option<int>("--frames") { DefaultValueFactory = _ => 16 };
-        var height = new Option<int>("--height") { DefaultValueFactory = _ => 320 };
-        var width = new Option<int>("--width") { DefaultValueFactory = _ => 512 };
+        var frames = new Option<int?>("--frames") { Description = "frames (default: 16, or the embedded model's 8)" };
+        var height = new Option<int?>("--height") { Description = "height in pixels (default: 320, or the embedded model's)" };
+        var width = new Option<int?>("--width") { Description = "width in pixels (default: 512, or the embedded model's)" };
+        var embedded = new Option<bool>("--embedded") { Description = "time the embedded default model (its real weights, config and size) instead of random weights" };
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 4 };
         var repeats = new Option<int>("--repeats") { Description = "timed repetitions per stage (after one warm-up)", DefaultValueFactory = _ => 3 };
         var json = new Option<FileInfo?>("--json") { Description = "also write the numbers as JSON here" };
-        var cmd = new Command("bench", "Time text encoder, UNet step, VAE decode and a whole video on random weights.")
-            { config, device, dtype, frames, height, width, steps, repeats, json };
+        var cmd = new Command("bench", "Time text encoder, UNet step, VAE decode and a whole video on random weights (or the embedded model).")
+            { config, device, dtype, frames, height, width, steps, repeats, json, embedded };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
             var dev = GenerateCommand.ParseDevice(parse.GetValue(device)!);
             var dt = IO.CheckpointInfo.ParseDType(parse.GetValue(dtype)) ?? (dev.type == DeviceType.CUDA ? ScalarType.BFloat16 : ScalarType.Float32);
-            var cfg = parse.GetValue(config) is { } c ? VideoCrafter2Config.FromFile(c.FullName) : VideoCrafter2Config.Default;
-            Run(cfg, dev, dt, parse.GetValue(frames), parse.GetValue(height), parse.GetValue(width), parse.GetValue(steps),
-                parse.GetValue(repeats), parse.GetValue(json)?.FullName);
+            bool real = parse.GetValue(embedded);
+            if (real && parse.GetValue(config) is not null) throw new ArgumentException("--embedded uses the embedded model's own config: drop --config");
+            var cfgPath = real ? EmbeddedModel.Files().Config : parse.GetValue(config)?.FullName;
+            var cfg = cfgPath is null ? VideoCrafter2Config.Default : VideoCrafter2Config.FromFile(cfgPath);
+            var d = real ? EmbeddedModel.Defaults() : null;
+            var load = Stopwatch.StartNew();
+            using var pipe = real
+                ? ModelLoader.Load(EmbeddedModel.Files(), GenerationMode.Turbo, dev, dt)
+                : RandomWeights(cfg, dev, dt);
+            double loadSeconds = load.Elapsed.TotalSeconds;
+            Run(pipe, cfg, dev, dt, parse.GetValue(frames) ?? d?.Frames ?? 16, parse.GetValue(height) ?? d?.Height ?? 320,
+                parse.GetValue(width) ?? d?.Width ?? 512, parse.GetValue(steps), parse.GetValue(repeats), parse.GetValue(json)?.FullName,
+                real ? loadSeconds : null);
         }));
         return cmd;
     }
 
-    private static void Run(VideoCrafter2Config cfg, Device dev, ScalarType dt, int frames, int height, int width, int steps, int repeats, string? jsonPath)
+    private static TextToVideoPipeline RandomWeights(VideoCrafter2Config cfg, Device dev, ScalarType dt)
     {
         torch.manual_seed(0);
-        using var noGrad = torch.no_grad();
         var unetCfg = cfg.Unet with { time_cond_proj_dim = cfg.Unet.time_cond_proj_dim ?? 256 };
-        using var pipe = new TextToVideoPipeline(ClipTokenizer.Default,
+        return new TextToVideoPipeline(ClipTokenizer.Default,
             ModelLoader.Build(() => new OpenClipTextEncoder(cfg.Text), dev, dt), new Unet3D(unetCfg, dev, dt),
             ModelLoader.Build(() => new KlAutoencoder(cfg.Vae), dev, dt), cfg.Schedule);
+    }
+
+    private static void Run(TextToVideoPipeline pipe, VideoCrafter2Config cfg, Device dev, ScalarType dt, int frames, int height, int width,
+        int steps, int repeats, string? jsonPath, double? loadSeconds)
+    {
+        using var noGrad = torch.no_grad();
+        var unetCfg = pipe.Unet.Config;
         AnsiConsole.MarkupLine($"device {dev}, dtype {dt}, video {frames}×{height}×{width}, UNet {pipe.Unet.parameters().Sum(p => p.numel()) / 1e6:F1} M parameters");
         long down = cfg.Vae.DownFactor;
         using var x = torch.randn(new long[] { 1, cfg.Unet.in_channels, frames, height / down, width / down }, device: dev);
@@ -65,6 +82,7 @@ public static class BenchCommand
         var opts = new GenerateOptions { Steps = steps, Frames = frames, Height = height, Width = width, Seed = 0, DecodeFrameChunk = null };
         results["video_s"] = Time(() => pipe.Generate(new[] { "a corgi surfing a wave" }, opts).Dispose(), dev, repeats);
 
+        if (loadSeconds is { } ls) results["load_weights_s"] = ls;
         var table = new Table().AddColumns("stage", "seconds");
         foreach (var (k, v) in results) table.AddRow(k, k.EndsWith("_gb") ? $"{v:F2} GB" : $"{v:F4}");
         AnsiConsole.Write(table);

@@ -22,7 +22,8 @@ public static class EvalCommand
 
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "model checkpoint (as for generate)", Required = true };
+        var model = new Option<string?>("--model") { Description = "model checkpoint (as for generate; default: the embedded ShapesBench T2V-Turbo)" };
+        var label = new Option<string?>("--label") { Description = "name of this row in the tables (default: the model file's name)" };
         var prompts = new Option<FileInfo>("--prompts") { Description = "one ShapesBench prompt per line (# comments and blank lines skipped)", Required = true };
         var config = new Option<FileInfo?>("--config") { Description = "architecture JSON for models of another size" };
         var lora = new Option<FileInfo?>("--lora") { Description = "T2V-Turbo LoRA merged at load" };
@@ -30,7 +31,7 @@ public static class EvalCommand
         var steps = new Option<int?>("--steps") { Description = "sampling steps (default: 4 turbo, 50 teacher)" };
         var guidance = new Option<double?>("--guidance") { Description = "guidance scale w (default: 7.5; teacher 12)" };
         var seeds = new Option<string>("--seeds") { Description = "comma-separated seeds; one video per prompt and seed", DefaultValueFactory = _ => "0" };
-        var frames = new Option<int>("--frames") { Description = "frames per video", DefaultValueFactory = _ => 16 };
+        var frames = new Option<int?>("--frames") { Description = "frames per video (default: 16, or the model's generation_defaults)" };
         var height = new Option<int?>("--height") { Description = "height in pixels" };
         var width = new Option<int?>("--width") { Description = "width in pixels" };
         var fps = new Option<int?>("--fps") { Description = "frame rate for conditioning and the GIFs" };
@@ -46,30 +47,30 @@ public static class EvalCommand
         var cmd = new Command("eval", "Evaluate a model on ShapesBench prompts: analyzer agreement (colour, shape, motion) and judge scores.")
         {
             model, prompts, config, lora, mode, steps, guidance, seeds, frames, height, width, fps,
-            imageJudge, imageJudgeConfig, imageJudgeKind, videoJudge, videoJudgeConfig, device, dtype, output,
+            imageJudge, imageJudgeConfig, imageJudgeKind, videoJudge, videoJudgeConfig, device, dtype, output, label,
         };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
             var texts = ShapesEvaluation.ReadPrompts(parse.GetValue(prompts)!.FullName);
             var seedList = ParseSeeds(parse.GetValue(seeds)!);
-            if (parse.GetValue(frames) < 2) throw new ArgumentException($"--frames: the analyzer measures motion over at least 2 frames, got {parse.GetValue(frames)}");
-            string modelPath = Path.GetFullPath(parse.GetValue(model)!);
-            if (!File.Exists(modelPath) && !Directory.Exists(modelPath)) throw new FileNotFoundException($"model not found: {modelPath}");
+            if (parse.GetValue(frames) is < 2) throw new ArgumentException($"--frames: the analyzer measures motion over at least 2 frames, got {parse.GetValue(frames)}");
+            var files = GenerateCommand.ChooseModel(parse.GetValue(model), parse.GetValue(lora), null, parse.GetValue(config), null);
             var dev = GenerateCommand.ParseDevice(parse.GetValue(device)!);
             var dt = CheckpointInfo.ParseDType(parse.GetValue(dtype)) ?? (dev.type == DeviceType.CUDA ? ScalarType.BFloat16 : ScalarType.Float32);
             var options = new GenerateOptions
             {
                 Mode = GenerateCommand.ParseMode(parse.GetValue(mode)!), Steps = parse.GetValue(steps), Guidance = parse.GetValue(guidance),
-                Frames = parse.GetValue(frames), Fps = parse.GetValue(fps), Height = parse.GetValue(height), Width = parse.GetValue(width),
+                Frames = parse.GetValue(frames) ?? 16, Fps = parse.GetValue(fps), Height = parse.GetValue(height), Width = parse.GetValue(width),
             };
-            var family = ModelLoader.DetectFamily(modelPath);
-            options = options.Resolve(family);
+            if (files.Config is { } cfgPath && GenerationDefaults.FromConfig(cfgPath) is { } defaults)
+                options = defaults.ApplyTo(options, framesGiven: parse.GetValue(frames) is not null);
+            options = options.Resolve(files.Family!.Value);
             options.Validate(8);
-            var files = new ModelFiles(modelPath, parse.GetValue(lora)?.FullName, null, parse.GetValue(config)?.FullName) { Family = family };
             using var image = LoadImageJudge(parse.GetValue(imageJudge), parse.GetValue(imageJudgeConfig), parse.GetValue(imageJudgeKind)!, dev);
             using var video = LoadVideoJudge(parse.GetValue(videoJudge), parse.GetValue(videoJudgeConfig), dev);
             Run(texts, seedList, files, options, dev, dt, image, video, parse.GetValue(output)!.FullName,
-                parse.GetValue(imageJudge)?.FullName, parse.GetValue(videoJudge)?.FullName);
+                parse.GetValue(imageJudge)?.FullName, parse.GetValue(videoJudge)?.FullName,
+                parse.GetValue(label) ?? Path.GetFileName(files.Model));
         }));
         return cmd;
     }
@@ -131,7 +132,7 @@ public static class EvalCommand
     }
 
     private static void Run(IReadOnlyList<string> texts, IReadOnlyList<long> seeds, ModelFiles files, GenerateOptions options, Device dev, ScalarType dtype,
-        IRewardModel? image, ViClipReward? video, string outDir, string? imagePath, string? videoPath)
+        IRewardModel? image, ViClipReward? video, string outDir, string? imagePath, string? videoPath, string label)
     {
         var warnings = new List<string>();
         using var pipe = ModelLoader.Load(files, options.Mode, dev, dtype, warnings.Add);
@@ -158,7 +159,7 @@ public static class EvalCommand
                 AnsiConsole.MarkupLine($"{Markup.Escape(texts[p])} (seed {seed}): all-correct {(entry.Agreement.AllCorrect ? "[green]yes[/]" : "[red]no[/]")}, " +
                                        $"score {entry.Agreement.Score:F2}, {seconds:F2} s");
             }
-        var settings = new EvalSettings(Path.GetFileName(files.Model), ModeName(options.Mode), options.ResolvedSteps, options.ResolvedGuidance,
+        var settings = new EvalSettings(label, ModeName(options.Mode), options.ResolvedSteps, options.ResolvedGuidance,
             options.Frames, height, width, fps, seeds, imagePath, videoPath);
         var report = ShapesEvaluation.Report(settings, results);
         ShapesEvaluation.Write(outDir, report);

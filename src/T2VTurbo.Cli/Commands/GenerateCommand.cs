@@ -8,20 +8,21 @@ using static TorchSharp.torch;
 
 namespace T2VTurbo.Cli.Commands;
 
-/// <summary>`t2v-turbo generate "prompt" --model model.ckpt [--lora unet_lora.pt | --unet unet_mg.pt] …`</summary>
+/// <summary>`t2v-turbo generate "prompt" [--model model.ckpt [--lora unet_lora.pt | --unet unet_mg.pt]] …`; without --model,
+/// the embedded ShapesBench T2V-Turbo (<see cref="EmbeddedModel"/>) at its own size.</summary>
 public static class GenerateCommand
 {
     public static Command Create()
     {
         var prompt = new Argument<string?>("prompt") { Description = "what the video shows", Arity = ArgumentArity.ZeroOrOne };
-        var model = new Option<string?>("--model") { Description = "VideoCrafter2 model.ckpt, the merged T2V-Turbo checkpoint, a safetensors copy, or a ModelScope diffusers folder" };
+        var model = new Option<string?>("--model") { Description = "VideoCrafter2 model.ckpt, the merged T2V-Turbo checkpoint, a safetensors copy, or a ModelScope diffusers folder (default: the embedded ShapesBench T2V-Turbo, 32×32, 8 frames)" };
         var lora = new Option<FileInfo?>("--lora") { Description = "T2V-Turbo LoRA (unet_lora.pt or .safetensors), merged at load" };
         var unet = new Option<FileInfo?>("--unet") { Description = "bare UNet weights replacing the model's UNet (v2 unet_mg.pt)" };
-        var config = new Option<FileInfo?>("--config") { Description = "architecture JSON (reference yaml names) for models of another size" };
+        var config = new Option<FileInfo?>("--config") { Description = "architecture JSON (reference yaml names) for models of another size; its generation_defaults (size, frames, fps, steps, guidance) apply" };
         var mode = new Option<string>("--mode") { Description = "turbo | turbo-v2 | teacher", DefaultValueFactory = _ => "turbo" };
         var steps = new Option<int?>("--steps") { Description = "sampling steps (default: 4 turbo, 16 turbo-v2, 50 teacher)" };
         var guidance = new Option<double?>("--guidance") { Description = "guidance scale w (default: 7.5; teacher CFG 12)" };
-        var frames = new Option<int>("--frames") { Description = "frames per video", DefaultValueFactory = _ => 16 };
+        var frames = new Option<int?>("--frames") { Description = "frames per video (default: 16, or the model's generation_defaults)" };
         var fps = new Option<int?>("--fps") { Description = "frame rate for conditioning and output (default: 16; turbo-v2 and ModelScope 8)" };
         var height = new Option<int?>("--height") { Description = "height in pixels, a multiple of 8 (default: 320; ModelScope 256)" };
         var width = new Option<int?>("--width") { Description = "width in pixels, a multiple of 8 (default: 512; ModelScope 256)" };
@@ -54,28 +55,41 @@ public static class GenerateCommand
                 texts.AddRange(File.ReadAllLines(pf.FullName).Select(l => l.Trim()).Where(l => l.Length > 0));
             }
             if (texts.Count == 0) throw new ArgumentException("give a prompt, or --prompts FILE with one prompt per line");
-            var modelPath = parse.GetValue(model) ?? throw new ArgumentException(
-                "--model is required: VideoCrafter2 model.ckpt (with --lora unet_lora.pt or --unet unet_mg.pt), a merged T2V-Turbo checkpoint, or a ModelScope folder");
-            modelPath = Path.GetFullPath(modelPath);
-            if (!File.Exists(modelPath) && !Directory.Exists(modelPath)) throw new FileNotFoundException($"model not found: {modelPath}");
-            if (parse.GetValue(lora) is not null && parse.GetValue(unet) is not null)
-                throw new ArgumentException("--lora and --unet exclude each other: a LoRA is merged into VideoCrafter2's UNet, --unet replaces it");
+            var files = ChooseModel(parse.GetValue(model), parse.GetValue(lora), parse.GetValue(unet), parse.GetValue(config), parse.GetValue(family));
             var genMode = ParseMode(parse.GetValue(mode)!);
             var dev = ParseDevice(parse.GetValue(device)!);
             var dt = CheckpointInfo.ParseDType(parse.GetValue(dtype)) ?? (dev.type == DeviceType.CUDA ? ScalarType.BFloat16 : ScalarType.Float32);
             var options = new GenerateOptions
             {
-                Mode = genMode, Steps = parse.GetValue(steps), Guidance = parse.GetValue(guidance), Frames = parse.GetValue(frames),
+                Mode = genMode, Steps = parse.GetValue(steps), Guidance = parse.GetValue(guidance), Frames = parse.GetValue(frames) ?? 16,
                 Fps = parse.GetValue(fps), Height = parse.GetValue(height), Width = parse.GetValue(width), Seed = parse.GetValue(seed),
                 VideosPerPrompt = parse.GetValue(numVideos), OriginSteps = parse.GetValue(originSteps),
                 MotionStrength = parse.GetValue(motion), MotionPercentage = parse.GetValue(percentage), DecodeFrameChunk = parse.GetValue(frameChunk),
             };
-            var fam = parse.GetValue(family) is { } fs ? ParseFamily(fs) : ModelLoader.DetectFamily(modelPath);
-            options.Resolve(fam).Validate(8);
-            var files = new ModelFiles(modelPath, parse.GetValue(lora)?.FullName, parse.GetValue(unet)?.FullName, parse.GetValue(config)?.FullName) { Family = fam };
+            if (files.Config is { } cfgPath && GenerationDefaults.FromConfig(cfgPath) is { } defaults)
+                options = defaults.ApplyTo(options, framesGiven: parse.GetValue(frames) is not null);
+            options.Resolve(files.Family!.Value).Validate(8);
             Run(texts, files, options, dev, dt, parse.GetValue(output), parse.GetValue(crf), parse.GetValue(offload));
         }));
         return cmd;
+    }
+
+    /// <summary>The weights to load: --model (with --lora/--unet/--config), or the embedded default model.</summary>
+    internal static ModelFiles ChooseModel(string? model, FileInfo? lora, FileInfo? unet, FileInfo? config, string? family)
+    {
+        if (lora is not null && unet is not null)
+            throw new ArgumentException("--lora and --unet exclude each other: a LoRA is merged into VideoCrafter2's UNet, --unet replaces it");
+        if (model is null)
+        {
+            if (lora is not null || unet is not null)
+                throw new ArgumentException("--lora and --unet need --model (the VideoCrafter2 model.ckpt they apply to)");
+            var embedded = EmbeddedModel.Files();
+            return config is null ? embedded : embedded with { Config = config.FullName };
+        }
+        var path = Path.GetFullPath(model);
+        if (!File.Exists(path) && !Directory.Exists(path)) throw new FileNotFoundException($"model not found: {path}");
+        var fam = family is not null ? ParseFamily(family) : ModelLoader.DetectFamily(path);
+        return new ModelFiles(path, lora?.FullName, unet?.FullName, config?.FullName) { Family = fam };
     }
 
     private static void Run(List<string> texts, ModelFiles files, GenerateOptions options, Device dev, ScalarType dt, string? output, int crf, bool offload)

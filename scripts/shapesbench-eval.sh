@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# ShapesBench table: evaluates the recipe's models (scripts/shapesbench.sh) on seen and held-out prompts with the
+# analyzer and the judge pair that training never saw, and writes docs/shapesbench/ (table rows + one GIF per row).
+#   teacher 50-step DDIM + CFG, teacher 4-step DDIM, VCM 4-step, T2V-Turbo 4- and 8-step.
+# Usage: scripts/shapesbench-eval.sh [WORK_DIR] [SEEDS]     (WORK_DIR as given to the recipe; SEEDS default 0,1)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-runs/shapesbench}
+seeds=${2:-0,1}
+cfg=configs/shapesbench
+docs=docs/shapesbench
+dotnet build src/T2VTurbo.Cli -c Release -v quiet -nologo >/dev/null
+t2v() { dotnet src/T2VTurbo.Cli/bin/Release/net10.0/t2v-turbo.dll "$@"; }
+latest() { ls -d "$1"/checkpoint-* | sort -t- -k2 -n | tail -1; }
+teacher="$work/teacher/model.safetensors"
+vcm="$(latest "$work/vcm")/unet_lora.pt"
+turbo="$(latest "$work/turbo")/unet_lora.pt"
+judges=(--image-judge "$work/judge-clip/clip.safetensors" --image-judge-config "$cfg/clip.json" --image-judge-kind clip
+  --video-judge "$work/judge-viclip/viclip.safetensors" --video-judge-config "$cfg/viclip.json")
+mkdir -p "$docs"
+rows=(
+  "teacher-ddim50|--mode teacher --steps 50"
+  "teacher-ddim4|--mode teacher --steps 4"
+  "vcm-4|--lora $vcm --steps 4"
+  "t2v-turbo-4|--lora $turbo --steps 4"
+  "t2v-turbo-8|--lora $turbo --steps 8"
+)
+for split in seen heldout; do
+  table="$work/eval/table-$split.md"
+  mkdir -p "$work/eval"
+  : > "$table"
+  for row in "${rows[@]}"; do
+    name=${row%%|*}; args=${row#*|}
+    out="$work/eval/$split/$name"
+    # shellcheck disable=SC2086  # args is a word list by design
+    t2v eval --model "$teacher" --config "$cfg/teacher.json" --prompts "$cfg/prompts-$split.txt" --seeds "$seeds" \
+      --label "$name" --output "$out" "${judges[@]}" $args
+    [ -s "$table" ] || grep '^| model\|^|---' "$out/eval.md" > "$table"
+    grep "^| $name " "$out/eval.md" >> "$table"
+    cp "$out/videos/prompt_000.gif" "$docs/$split-$name.gif"
+  done
+  cp "$table" "$docs/table-$split.md"
+done
+echo "tables: $docs/table-seen.md, $docs/table-heldout.md"
