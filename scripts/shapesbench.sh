@@ -20,11 +20,13 @@ last=$start
 # Seconds per stage, appended to $work/timings.tsv (the numbers docs/shapesbench.md reports).
 stage() { local now; now=$(date +%s); printf '%s\t%s\n' "$1" $((now - last)) >> "$work/timings.tsv"; last=$now; }
 common=(--size 32 --frames 8 --fps 8)
-cache=(--data-cache-mb 512)   # the whole data set decoded once: ffmpeg per clip per step would dominate
+cache=(--data-cache-mb 512)   # decoded once (memory + .t2v-cache/ on disk for later stages): ffmpeg per clip would dominate
 
-t2v shapes make --count "$(count 2000)" --seed 1 --out "$work/data" --split train "${common[@]}"
+# Every stage resumes: a data set whose ground_truth.json exists (written last) is kept, trainers continue from their
+# newest checkpoint (--resume), so a killed recipe is restarted with the same command.
+[ -f "$work/data/ground_truth.json" ] || t2v shapes make --count "$(count 2000)" --seed 1 --out "$work/data" --split train "${common[@]}"
 stage data
-t2v shapes make --count "$(count 600)" --seed 2 --out "$work/judge-data" --split train "${common[@]}"
+[ -f "$work/judge-data/ground_truth.json" ] || t2v shapes make --count "$(count 600)" --seed 2 --out "$work/judge-data" --split train "${common[@]}"
 stage judge-data
 
 t2v train vae "${cache[@]}" --data "$work/data" --config "$cfg/teacher.json" --output "$work/vae" --batch-size 16 --frames 1 --size 32 \

@@ -136,6 +136,37 @@ public class VideoDataTests : IClassFixture<SyntheticVideos>
         }
     }
 
+    [Fact]
+    public void The_decoded_cache_is_kept_on_disk_for_the_next_run_and_dropped_when_the_video_changes()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"t2v-diskcache-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var video = Path.Combine(dir, "a.mp4");
+            File.Copy(v.Ramp32, video);
+            var first = new ClipSampler(Small, cacheBytes: 64L << 20).Sample(video, new Random(1));
+            Assert.True(first.Ok, first.Message);
+            var stored = Path.Combine(dir, ClipSampler.DiskCacheFolder, $"a.mp4.{Small.width}x{Small.height}.rgb");
+            Assert.True(File.Exists(stored), stored);
+            Assert.True(File.Exists(Path.Combine(dir, ClipSampler.DiskCacheFolder, "a.mp4.probe.json")));
+
+            // Overwrite the stored pixels (header kept): a fresh sampler must read them rather than decode again.
+            var bytes = File.ReadAllBytes(stored);
+            bytes.AsSpan(20).Fill(7);
+            File.WriteAllBytes(stored, bytes);
+            var second = new ClipSampler(Small, cacheBytes: 64L << 20).Sample(video, new Random(1));
+            Assert.True(second.Ok, second.Message);
+            Assert.All(second.Frames!.Rgb, b => Assert.Equal(7, b));
+
+            // A changed source (another modification time) invalidates the stored copy.
+            File.SetLastWriteTimeUtc(video, DateTime.UtcNow.AddMinutes(1));
+            var third = new ClipSampler(Small, cacheBytes: 64L << 20).Sample(video, new Random(1));
+            Assert.Equal(first.Frames!.Rgb, third.Frames!.Rgb);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(1)]

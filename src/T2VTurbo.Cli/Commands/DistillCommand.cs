@@ -63,7 +63,7 @@ public static class DistillCommand
         var ckptLimit = new Option<int>("--checkpoints-total-limit") { DefaultValueFactory = _ => 5 };
         var valSteps = new Option<int>("--validation-steps") { Description = "0 = no validation videos", DefaultValueFactory = _ => 500 };
         var valPrompts = new Option<string[]>("--validation-prompt") { Description = "prompt of a validation video (repeatable)", AllowMultipleArgumentsPerToken = false };
-        var cacheMb = new Option<int>("--data-cache-mb") { Description = "keep decoded videos in memory up to this many MB (small data sets)", DefaultValueFactory = _ => 0 };
+        var cacheMb = new Option<int>("--data-cache-mb") { Description = "keep decoded videos in memory up to this many MB, and a copy in .t2v-cache/ beside them for later runs (small data sets)", DefaultValueFactory = _ => 0 };
         var vaeChunk = new Option<int>("--vae-encode-batch-size") { DefaultValueFactory = _ => 8 };
         var noCheckpointing = new Option<bool>("--no-gradient-checkpointing") { Description = "keep all UNet activations (faster, more memory)" };
         var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };

@@ -40,7 +40,7 @@ public static class TrainCommand
         public readonly Option<string> Data = new("--data") { Description = "training videos: a folder (videos + same-name .txt captions) or a CSV", Required = true };
         public readonly Option<FileInfo> Config = new("--config") { Description = "architecture JSON (reference yaml names): the sizes of the model to train", Required = true };
         public readonly Option<string> Output = new("--output") { Description = "run folder: checkpoints, train_log.jsonl, the trained weights", Required = true };
-        public readonly Option<int> CacheMb = new("--data-cache-mb") { Description = "keep decoded videos in memory up to this many MB (small data sets: avoids decoding every clip every step)", DefaultValueFactory = _ => 0 };
+        public readonly Option<int> CacheMb = new("--data-cache-mb") { Description = "keep decoded videos in memory up to this many MB, and a copy in .t2v-cache/ beside them for later runs (small data sets: avoids decoding every clip every step)", DefaultValueFactory = _ => 0 };
         public readonly Option<bool> Resume = new("--resume") { Description = "continue from the newest checkpoint in --output" };
         public readonly Option<long> MaxSteps;
         public readonly Option<int> Batch;

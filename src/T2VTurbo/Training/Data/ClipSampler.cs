@@ -41,10 +41,14 @@ public sealed class ClipSampler
 {
     private readonly DecodedVideoCache? cache;
 
+    /// <summary>Folder beside the videos where the decoded cache keeps its copies (see <c>cacheBytes</c>).</summary>
+    public const string DiskCacheFolder = ".t2v-cache";
+
     public ClipOptions Options { get; }
 
     /// <param name="cacheBytes">&gt; 0: keep whole decoded videos (at the target size) in memory up to this many bytes and
-    /// cut later clips from them; the frames are the same bytes as seeking decodes (tested), only faster.</param>
+    /// cut later clips from them; the frames are the same bytes as seeking decodes (tested), only faster. Each decoded
+    /// video is also stored in <see cref="DiskCacheFolder"/> beside it, for the next run over the same data.</param>
     public ClipSampler(ClipOptions? options = null, long cacheBytes = 0)
     {
         Options = options ?? new ClipOptions();
