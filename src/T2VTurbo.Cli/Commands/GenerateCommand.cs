@@ -32,7 +32,7 @@ public static class GenerateCommand
         var prompts = new Option<FileInfo?>("--prompts") { Description = "file with one prompt per line" };
         var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
         var dtype = new Option<string?>("--dtype") { Description = "fp32 | bf16 | fp16 (default: fp32 on cpu, bf16 on cuda)" };
-        var output = new Option<string?>("--output") { Description = "output .mp4, .gif, .webp, or a folder for PNG frames (default: outputs/<prompt>-<seed>.mp4)" };
+        var output = new Option<string?>("--output") { Description = "output .mp4, .gif, .webp, or a folder for PNG frames (default: outputs/<prompt>-<seed>.mp4, .gif where ffmpeg is not installed)" };
         var crf = new Option<int>("--crf") { Description = "H.264 quality for MP4 (lower is better)", DefaultValueFactory = _ => 10 };
         var originSteps = new Option<int?>("--origin-steps") { Description = "consistency discretisation (default: 50 turbo, 200 turbo-v2)" };
         var motion = new Option<double>("--motion-strength") { Description = "turbo-v2 motion guidance λ", DefaultValueFactory = _ => 0.05 };
@@ -144,7 +144,7 @@ public static class GenerateCommand
                 var meta = new VideoMetadata(text, seed, options.ResolvedSteps, options.ResolvedGuidance, pipe.ModelName, options.Mode.ToString());
                 VideoWriter.Write(path, videos[i], res.Fps, meta, crf);
                 written.Add(path);
-                AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(path)}[/]");
+                AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(Path.GetFullPath(path))}[/]");
             }
         }
         var table = new Table().Title("stage timings").AddColumns("stage", "seconds");
@@ -156,6 +156,8 @@ public static class GenerateCommand
         table.AddRow("per video (text + sampling + decode)", $"{timings.Sum(x => x.Total) / Math.Max(1, written.Count):F3}");
         table.AddRow("total", $"{total.Elapsed.TotalSeconds:F2}");
         AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"{written.Count} video(s) in {total.Elapsed.TotalSeconds:F2} s " +
+                               $"({timings.Sum(x => x.Total) / Math.Max(1, written.Count):F2} s per video after loading)");
     }
 
     private static Progress Bars() => AnsiConsole.Progress().AutoClear(false)
@@ -169,8 +171,10 @@ public static class GenerateCommand
         {
             var slug = new string(prompt.ToLowerInvariant().Select(c => char.IsLetterOrDigit(c) ? c : '_').ToArray()).Trim('_');
             if (slug.Length > 60) slug = slug[..60];
-            output = Path.Combine("outputs", $"{(slug.Length > 0 ? slug : "video")}-{seed}.mp4");
-            return count == 1 ? output : Path.Combine("outputs", $"{Path.GetFileNameWithoutExtension(output)}-{index}.mp4");
+            // MP4 needs ffmpeg; without it (a fresh machine) the default is an animated GIF, which needs nothing.
+            string ext = VideoWriter.FfmpegOnPath ? ".mp4" : ".gif";
+            output = Path.Combine("outputs", $"{(slug.Length > 0 ? slug : "video")}-{seed}{ext}");
+            return count == 1 ? output : Path.Combine("outputs", $"{Path.GetFileNameWithoutExtension(output)}-{index}{ext}");
         }
         if (count == 1) return output;
         string ext = Path.GetExtension(output);

@@ -14,6 +14,11 @@ public enum VideoFormat { Mp4, Gif, Webp, PngFrames }
 public static class VideoWriter
 {
     /// <summary>The format implied by a path: .mp4, .gif, .webp, or a folder (no extension) of PNG frames.</summary>
+    /// <summary>Whether an ffmpeg executable is on PATH: MP4 and WebP need it, GIF and PNG frames do not.</summary>
+    public static bool FfmpegOnPath => ffmpegOnPath.Value;
+    private static readonly Lazy<bool> ffmpegOnPath = new(() => (Environment.GetEnvironmentVariable("PATH") ?? "")
+        .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).Any(d => File.Exists(Path.Combine(d, "ffmpeg"))));
+
     public static VideoFormat FormatOf(string path) => Path.GetExtension(path).ToLowerInvariant() switch
     {
         ".mp4" => VideoFormat.Mp4,
