@@ -172,9 +172,9 @@ public static class GenerateCommand
             var slug = new string(prompt.ToLowerInvariant().Select(c => char.IsLetterOrDigit(c) ? c : '_').ToArray()).Trim('_');
             if (slug.Length > 60) slug = slug[..60];
             // MP4 needs ffmpeg; without it (a fresh machine) the default is an animated GIF, which needs nothing.
-            string ext = VideoWriter.FfmpegOnPath ? ".mp4" : ".gif";
-            output = Path.Combine("outputs", $"{(slug.Length > 0 ? slug : "video")}-{seed}{ext}");
-            return count == 1 ? output : Path.Combine("outputs", $"{Path.GetFileNameWithoutExtension(output)}-{index}{ext}");
+            string defaultExt = VideoWriter.FfmpegOnPath ? ".mp4" : ".gif";
+            output = Path.Combine("outputs", $"{(slug.Length > 0 ? slug : "video")}-{seed}{defaultExt}");
+            return count == 1 ? output : Path.Combine("outputs", $"{Path.GetFileNameWithoutExtension(output)}-{index}{defaultExt}");
         }
         if (count == 1) return output;
         string ext = Path.GetExtension(output);
