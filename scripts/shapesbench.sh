@@ -52,7 +52,8 @@ stage judge-viclip
 
 teacher="$work/teacher/model.safetensors"
 distill=("${cache[@]}" --teacher "$teacher" --config "$cfg/teacher.json" --data "$work/data" --n-frames 8 --fps 8 --height 32 --width 32
-  --lora-rank 16 --learning-rate 5e-4 --train-batch-size 4 --checkpointing-steps 100 --validation-steps 0 --resume)
+  --lora-rank 16 --learning-rate 5e-4 --train-batch-size 4 --checkpointing-steps 100 --validation-steps 0 --resume
+  --w-min 0.5 --w-max 1.5)   # CFG scale 1 + w ∈ [1.5, 2.5]: this small teacher is best near 2 (12 gives black blobs; docs/shapesbench.md)
 t2v distill "${distill[@]}" --output "$work/vcm" --image-reward none --video-reward none --max-train-steps "$(steps 300)"
 stage vcm
 t2v distill "${distill[@]}" --output "$work/turbo" --max-train-steps "$(steps 300)" \
