@@ -38,7 +38,9 @@ for split in seen heldout; do
       --label "$name" --output "$out" "${judges[@]}" $args
     [ -s "$table" ] || grep '^| model\|^|---' "$out/eval.md" > "$table"
     grep "^| $name " "$out/eval.md" >> "$table"
-    cp "$out/videos/prompt_000.gif" "$docs/$split-$name.gif"
+    # 4× nearest-neighbour upscale, so 32×32 pixels are visible on a page
+    ffmpeg -v error -y -i "$out/videos/prompt_000.gif" -vf "scale=iw*4:ih*4:flags=neighbor,split[a][b];[a]palettegen[p];[b][p]paletteuse" \
+      "$docs/$split-$name.gif"
   done
   cp "$table" "$docs/table-$split.md"
 done
