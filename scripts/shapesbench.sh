@@ -39,7 +39,7 @@ t2v train viclip "${cache[@]}" --data "$work/data" --config "$cfg/viclip.json" -
   --max-train-steps "$(steps 1000)" --resume
 stage viclip
 t2v train teacher "${cache[@]}" --data "$work/data" --config "$cfg/teacher.json" --output "$work/teacher" --vae "$work/vae/vae.safetensors" \
-  --text "$work/clip/text.safetensors" --batch-size 16 --frames 8 --size 32 --lr 5e-4 --lr-warmup-steps 100 --max-train-steps "$(steps 3500)" --resume
+  --text "$work/clip/text.safetensors" --batch-size 16 --frames 8 --size 32 --lr 5e-4 --lr-warmup-steps 100 --max-train-steps "$(steps 2500)" --resume
 stage teacher
 
 # The judges: the same classes, another seed, a disjoint data set; never used in training.
