@@ -85,8 +85,7 @@ public sealed class Distiller : IDisposable
     public void ResumeAt(long step) => Step = step;
 
     /// <summary>Constant learning rate with optional linear warm-up over the first WarmupSteps steps.</summary>
-    public double LearningRateAt(long step) =>
-        o.WarmupSteps == 0 ? o.LearningRate : o.LearningRate * Math.Min(1.0, (step + 1) / (double)o.WarmupSteps);
+    public double LearningRateAt(long step) => OptimizerMath.LearningRateAt(o.LearningRate, o.WarmupSteps, step);
 
     /// <summary>One optimizer step: the micro-steps of <see cref="DistillOptions.MicroSteps"/>, each on a new batch,
     /// gradients averaged over them; clip to MaxGradNorm; AdamW. Throws <see cref="NonFiniteLossException"/> (nothing
@@ -109,25 +108,12 @@ public sealed class Distiller : IDisposable
                 sums[k] = (s + v, c + 1);
             }
         }
-        double gradNorm = ClipGradients();
+        double gradNorm = OptimizerMath.ClipGradients(trainable.Select(p => p.grad), o.MaxGradNorm);
         if (!double.IsFinite(gradNorm)) throw new NonFiniteLossException(Step + 1, $"the gradient norm ({gradNorm})");
         Optimizer.step();
         Step++;
         var terms = sums.ToDictionary(kv => kv.Key, kv => kv.Value.Sum / kv.Value.Count);
         return new StepReport(Step, terms, lr, gradNorm, clock.Elapsed.TotalSeconds);
-    }
-
-    private double ClipGradients()
-    {
-        using var scope = torch.NewDisposeScope();
-        var grads = trainable.Where(p => p.grad is not null).Select(p => p.grad!).ToList();
-        if (grads.Count == 0) return 0;
-        var total = torch.stack(grads.Select(g => g.to(ScalarType.Float32).norm()).ToArray()).norm().item<float>();
-        double clip = o.MaxGradNorm / (total + 1e-6);   // torch.nn.utils.clip_grad_norm_'s formula
-        if (clip < 1 && double.IsFinite(total))
-            using (torch.no_grad())
-                foreach (var g in grads) g.mul_(clip);
-        return total;
     }
 
     /// <summary>§4.4 on one batch; adds scale·loss's gradient to the LoRA weights. Returns the terms it computed.</summary>

@@ -55,8 +55,7 @@ public sealed class ModelTrainer : IDisposable
     /// <summary>Sets the step counter after a resume (weights, optimizer and RNG are restored by <see cref="ModelCheckpoint"/>).</summary>
     public void ResumeAt(long step) => Step = step;
 
-    public double LearningRateAt(long step) =>
-        Options.WarmupSteps == 0 ? Options.LearningRate : Options.LearningRate * Math.Min(1.0, (step + 1) / (double)Options.WarmupSteps);
+    public double LearningRateAt(long step) => OptimizerMath.LearningRateAt(Options.LearningRate, Options.WarmupSteps, step);
 
     /// <summary>One optimizer step on the next batch: loss, backward, clip, AdamW. Throws
     /// <see cref="NonFiniteLossException"/> (nothing applied) when a loss term or the gradient norm is not finite.</summary>
@@ -79,28 +78,11 @@ public sealed class ModelTrainer : IDisposable
                 if (!double.IsFinite(v)) throw new NonFiniteLossException(Step + 1, $"{k} ({v})");
             loss.backward();
         }
-        double gradNorm = ClipGradients();
+        double gradNorm = OptimizerMath.ClipGradients(trainable.Select(t => t.Parameter.grad), Options.MaxGradNorm);
         if (!double.IsFinite(gradNorm)) throw new NonFiniteLossException(Step + 1, $"the gradient norm ({gradNorm})");
         Optimizer.step();
         Step++;
         return new StepReport(Step, terms, lr, gradNorm, clock.Elapsed.TotalSeconds);
-    }
-
-    /// <summary>torch.nn.utils.clip_grad_norm_'s formula (clip factor max_norm / (total + 1e-6)); returns the norm before clipping.</summary>
-    private double ClipGradients()
-    {
-        using var scope = torch.NewDisposeScope();
-        var grads = trainable.Where(t => t.Parameter.grad is not null).Select(t => t.Parameter.grad!).ToList();
-        if (grads.Count == 0) return 0;
-        double total = torch.stack(grads.Select(g => g.to(ScalarType.Float32).norm()).ToArray()).norm().item<float>();
-        if (Options.MaxGradNorm > 0 && double.IsFinite(total))
-        {
-            double clip = Options.MaxGradNorm / (total + 1e-6);
-            if (clip < 1)
-                using (torch.no_grad())
-                    foreach (var g in grads) g.mul_(clip);
-        }
-        return total;
     }
 
     /// <summary>Trains until <see cref="ModelTrainerOptions.MaxTrainSteps"/>, resuming first when asked.</summary>
