@@ -10,8 +10,13 @@ work=${1:-runs/shapesbench}
 seeds=${2:-0,1}
 cfg=configs/shapesbench
 docs=docs/shapesbench
-dotnet build src/T2VTurbo.Cli -c Release -v quiet -nologo >/dev/null
-t2v() { dotnet src/T2VTurbo.Cli/bin/Release/net10.0/t2v-turbo.dll "$@"; }
+if [ -n "${T2V_RUN:-}" ]; then   # e.g. "bash .device/run.sh" (see scripts/shapesbench.sh)
+  t2v() { $T2V_RUN "$@"; }
+else
+  dotnet build src/T2VTurbo.Cli -c Release -v quiet -nologo >/dev/null
+  t2v() { dotnet src/T2VTurbo.Cli/bin/Release/net10.0/t2v-turbo.dll "$@"; }
+fi
+splits=${SPLITS:-seen heldout}
 latest() { ls -d "$1"/checkpoint-* | sort -t- -k2 -n | tail -1; }
 teacher="$work/teacher/model.safetensors"
 vcm="$(latest "$work/vcm")/unet_lora.pt"
@@ -26,7 +31,7 @@ rows=(
   "t2v-turbo-4|--lora $turbo --steps 4"
   "t2v-turbo-8|--lora $turbo --steps 8"
 )
-for split in seen heldout; do
+for split in $splits; do
   table="$work/eval/table-$split.md"
   mkdir -p "$work/eval"
   : > "$table"
@@ -35,10 +40,11 @@ for split in seen heldout; do
     out="$work/eval/$split/$name"
     # shellcheck disable=SC2086  # args is a word list by design
     t2v eval --model "$teacher" --config "$cfg/teacher.json" --prompts "$cfg/prompts-$split.txt" --seeds "$seeds" \
-      --label "$name" --output "$out" "${judges[@]}" $args
+      --label "$name" --output "$out" "${judges[@]}" --device "${DEVICE:-cpu}" --dtype fp32 $args
     [ -s "$table" ] || grep '^| model\|^|---' "$out/eval.md" > "$table"
     grep "^| $name " "$out/eval.md" >> "$table"
     # 4× nearest-neighbour upscale, so 32×32 pixels are visible on a page
+    command -v ffmpeg >/dev/null || continue
     ffmpeg -v error -y -i "$out/videos/prompt_000.gif" -vf "scale=iw*4:ih*4:flags=neighbor,split[a][b];[a]palettegen[p];[b][p]paletteuse" \
       "$docs/$split-$name.gif"
   done

@@ -5,6 +5,8 @@
 # Sizes: 32×32, 8 frames at 8 fps, configs in configs/shapesbench/ (chosen from ../shared/notes/shapesbench-sizing.md).
 # Usage: scripts/shapesbench.sh [WORK_DIR]      SMOKE=1 runs a few steps of each stage (a wiring check, minutes);
 #        SHIP=1 copies the resulting default model into models/shapesbench/. The table: scripts/shapesbench-eval.sh.
+#        DEVICE=cuda trains on the GPU (fp32, as on the CPU); T2V_RUN="bash .device/run.sh" runs a packed program
+#        instead of building here (a machine without the .NET SDK).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-runs/shapesbench}
@@ -12,15 +14,20 @@ cfg=configs/shapesbench
 smoke=${SMOKE:-0}
 steps() { if [ "$smoke" = 1 ]; then echo 2; else echo "$1"; fi; }
 count() { if [ "$smoke" = 1 ]; then echo 16; else echo "$1"; fi; }
-dotnet build src/T2VTurbo.Cli -c Release -v quiet -nologo >/dev/null
-t2v() { dotnet src/T2VTurbo.Cli/bin/Release/net10.0/t2v-turbo.dll "$@"; }
+if [ -n "${T2V_RUN:-}" ]; then
+  t2v() { $T2V_RUN "$@"; }
+else
+  dotnet build src/T2VTurbo.Cli -c Release -v quiet -nologo >/dev/null
+  t2v() { dotnet src/T2VTurbo.Cli/bin/Release/net10.0/t2v-turbo.dll "$@"; }
+fi
+dev=(--device "${DEVICE:-cpu}")
 mkdir -p "$work"
 start=$(date +%s)
 last=$start
 # Seconds per stage, appended to $work/timings.tsv (the numbers docs/shapesbench.md reports).
 stage() { local now; now=$(date +%s); printf '%s\t%s\n' "$1" $((now - last)) >> "$work/timings.tsv"; last=$now; }
 common=(--size 32 --frames 8 --fps 8)
-cache=(--data-cache-mb 512)   # decoded once (memory + .t2v-cache/ on disk for later stages): ffmpeg per clip would dominate
+cache=(--data-cache-mb 512 "${dev[@]}")   # decoded once (memory + .t2v-cache/ on disk for later stages): ffmpeg per clip would dominate
 
 # Every stage resumes: a data set whose ground_truth.json exists (written last) is kept, trainers continue from their
 # newest checkpoint (--resume), so a killed recipe is restarted with the same command.
@@ -39,7 +46,8 @@ t2v train viclip "${cache[@]}" --data "$work/data" --config "$cfg/viclip.json" -
   --max-train-steps "$(steps 1000)" --resume
 stage viclip
 t2v train teacher "${cache[@]}" --data "$work/data" --config "$cfg/teacher.json" --output "$work/teacher" --vae "$work/vae/vae.safetensors" \
-  --text "$work/clip/text.safetensors" --batch-size 16 --frames 8 --size 32 --lr 5e-4 --lr-warmup-steps 100 --max-train-steps "$(steps 2500)" --resume
+  --text "$work/clip/text.safetensors" --batch-size 16 --frames 8 --size 32 --lr 5e-4 --lr-warmup-steps 100 --max-train-steps "$(steps 2500)" --resume \
+  --ema-decay 0.999   # exported weights = the moving average: the raw weights of a constant-lr run fluctuate (docs/shapesbench.md)
 stage teacher
 
 # The judges: the same classes, another seed, a disjoint data set; never used in training.
@@ -52,15 +60,15 @@ stage judge-viclip
 
 teacher="$work/teacher/model.safetensors"
 distill=("${cache[@]}" --teacher "$teacher" --config "$cfg/teacher.json" --data "$work/data" --n-frames 8 --fps 8 --height 32 --width 32
-  --lora-rank 16 --learning-rate 5e-4 --train-batch-size 4 --checkpointing-steps 100 --validation-steps 0 --resume
+  --lora-rank 16 --learning-rate 5e-4 --train-batch-size 4 --checkpointing-steps 100 --validation-steps 0 --resume --dtype fp32
   --w-min 0.5 --w-max 1.5)   # CFG scale 1 + w ∈ [1.5, 2.5]: this small teacher is best near 2 (12 gives black blobs; docs/shapesbench.md)
 t2v distill "${distill[@]}" --output "$work/vcm" --image-reward none --video-reward none --max-train-steps "$(steps 300)"
 stage vcm
 t2v distill "${distill[@]}" --output "$work/turbo" --max-train-steps "$(steps 300)" \
   --image-reward clip --image-reward-path "$work/clip/clip.safetensors" --image-reward-config "$cfg/clip.json" \
-  --reward-frame-bsz 4 --reward-scale 1.0 \
+  --reward-frame-bsz 4 --reward-scale "${IMAGE_REWARD_SCALE:-1.0}" \
   --video-reward vi_clip --video-rm-ckpt "$work/viclip/viclip.safetensors" --video-reward-config "$cfg/viclip.json" \
-  --video-rm-batch-size 8 --video-reward-scale 2.0
+  --video-rm-batch-size 8 --video-reward-scale "${VIDEO_REWARD_SCALE:-2.0}"
 stage turbo
 
 # The embedded default model: T2V-Turbo with its LoRA merged, VAE and text encoder in one fp16 file + its config.

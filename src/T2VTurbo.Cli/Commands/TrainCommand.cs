@@ -51,6 +51,7 @@ public static class TrainCommand
         public readonly Option<int> Warmup = new("--lr-warmup-steps") { Description = "linear learning-rate warm-up", DefaultValueFactory = _ => 0 };
         public readonly Option<double> Clip = new("--max-grad-norm") { Description = "gradient-norm clipping (0 = off)", DefaultValueFactory = _ => 1.0 };
         public readonly Option<double> WeightDecay = new("--weight-decay") { Description = "AdamW weight decay", DefaultValueFactory = _ => 0.01 };
+        public readonly Option<double> Ema = new("--ema-decay") { Description = "export an exponential moving average of the weights with this decay (0 = the last step's weights; e.g. 0.999)", DefaultValueFactory = _ => 0.0 };
         public readonly Option<long> Seed = new("--seed") { DefaultValueFactory = _ => 1234 };
         public readonly Option<int> CkptSteps = new("--checkpointing-steps") { DefaultValueFactory = _ => 500 };
         public readonly Option<int> CkptLimit = new("--checkpoints-total-limit") { DefaultValueFactory = _ => 3 };
@@ -67,7 +68,7 @@ public static class TrainCommand
 
         public void AddTo(Command c)
         {
-            foreach (Option o in new Option[] { Data, Config, Output, Resume, CacheMb, MaxSteps, Batch, Frames, Size, Fps, Lr, Warmup, Clip, WeightDecay, Seed, CkptSteps, CkptLimit, Device })
+            foreach (Option o in new Option[] { Data, Config, Output, Resume, CacheMb, MaxSteps, Batch, Frames, Size, Fps, Lr, Warmup, Clip, WeightDecay, Ema, Seed, CkptSteps, CkptLimit, Device })
                 c.Options.Add(o);
         }
 
@@ -82,7 +83,7 @@ public static class TrainCommand
             return new ModelTrainerOptions
             {
                 OutputDir = p.GetValue(Output)!, MaxTrainSteps = p.GetValue(MaxSteps), LearningRate = p.GetValue(Lr), WarmupSteps = p.GetValue(Warmup),
-                MaxGradNorm = p.GetValue(Clip), WeightDecay = p.GetValue(WeightDecay), Seed = p.GetValue(Seed), CheckpointingSteps = p.GetValue(CkptSteps),
+                MaxGradNorm = p.GetValue(Clip), WeightDecay = p.GetValue(WeightDecay), EmaDecay = p.GetValue(Ema), Seed = p.GetValue(Seed), CheckpointingSteps = p.GetValue(CkptSteps),
                 CheckpointsTotalLimit = p.GetValue(CkptLimit), Resume = p.GetValue(Resume), Args = args, LogHeader = logHeader,
             };
         }
@@ -264,6 +265,11 @@ public static class TrainCommand
                     throw new InvalidOperationException($"{e.Message}. Last good checkpoint: {last} (continue with --resume)");
                 }
             });
+        if (trainer.Ema is { } ema)
+        {
+            trainer.UseAveragedWeights();
+            AnsiConsole.MarkupLine($"exporting the moving average of the weights (decay {ema.Decay})");
+        }
         AnsiConsole.MarkupLine($"step {trainer.Step}: [green]{Markup.Escape(TrainingCheckpoint.Latest(o.OutputDir) ?? o.OutputDir)}[/]");
     }
 }

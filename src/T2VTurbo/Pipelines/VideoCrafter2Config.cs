@@ -39,10 +39,20 @@ public sealed record VideoCrafter2Config
         var p = json["model"]?["params"] as JsonObject ?? json["params"] as JsonObject ?? json;
         static JsonObject? Params(JsonNode? n) => n?["params"] as JsonObject ?? n as JsonObject;
         var d = Default;
+        var vae = Params(p["first_stage_config"]) is { } v ? AutoencoderConfig.FromJson(v) : d.Vae;
+        // lvdm's yaml keeps scale_factor beside the sub-configs (model.params.scale_factor), not inside first_stage_config.
+        if (p["scale_factor"] is { } sf)
+        {
+            double outer = sf.GetValue<double>();
+            if (Params(p["first_stage_config"])?["scale_factor"] is { } inner && inner.GetValue<double>() != outer)
+                throw new ArgumentException($"scale_factor is {outer} in model.params but {inner.GetValue<double>()} in first_stage_config: give it once");
+            vae = vae with { scale_factor = outer };
+            vae.Validate();
+        }
         return new VideoCrafter2Config
         {
             Unet = Params(p["unet_config"]) is { } u ? UnetConfig.FromJson(u) : d.Unet,
-            Vae = Params(p["first_stage_config"]) is { } v ? AutoencoderConfig.FromJson(v) : d.Vae,
+            Vae = vae,
             Text = Params(p["cond_stage_config"]) is { } t && t.ContainsKey("width") ? OpenClipTextConfig.FromJson(t) : d.Text,
             Schedule = NoiseScheduleConfig.FromJson(p),
         };

@@ -8,6 +8,7 @@ namespace T2VTurbo.Training;
 /// <list type="bullet">
 /// <item>model.safetensors — the module's whole state dict (parameters and buffers) by its own key names, fp32 as trained;</item>
 /// <item>optimizer.safetensors — AdamW moments by parameter name, the AdamW step count in the metadata;</item>
+/// <item>ema.safetensors — the moving average of the trained weights by parameter name, when the run keeps one;</item>
 /// <item>training_state.json — step, RNG state, data position, and the run's arguments.</item>
 /// </list></summary>
 public static class ModelCheckpoint
@@ -19,6 +20,7 @@ public static class ModelCheckpoint
         {
             SaveStateDict(Path.Combine(tmp, ModelFile), t.Model, prefix: "", new Dictionary<string, string> { ["format"] = "pt", ["step"] = t.Step.ToString() });
             TrainingCheckpoint.SaveAdamW(Path.Combine(tmp, TrainingCheckpoint.OptimizerFile), t.OptimizerStates());
+            t.Ema?.Save(Path.Combine(tmp, WeightEma.FileName), t.Step);
             TrainingCheckpoint.WriteState(tmp, t.Step, t.Rng, dataPosition, t.Options.Args);
         }, t.Options.CheckpointsTotalLimit);
 
@@ -33,6 +35,10 @@ public static class ModelCheckpoint
         using (var src = new SafeTensorsFile(Path.Combine(checkpointDir, ModelFile)))
             StateDictLoader.Load(t.Model, src);
         TrainingCheckpoint.LoadAdamW(Path.Combine(checkpointDir, TrainingCheckpoint.OptimizerFile), t.OptimizerStates());
+        string ema = Path.Combine(checkpointDir, WeightEma.FileName);
+        if (t.Ema is not null) t.Ema.Load(ema);
+        else if (File.Exists(ema))
+            throw new ArgumentException($"{checkpointDir} was trained with an EMA of its weights ({WeightEma.FileName}); resume it with --ema-decay");
         var (step, position) = TrainingCheckpoint.ReadState(checkpointDir, t.Rng);
         t.ResumeAt(step);
         return position;

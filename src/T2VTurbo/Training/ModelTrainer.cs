@@ -21,6 +21,8 @@ public sealed class ModelTrainer : IDisposable
     public ModelTrainerOptions Options { get; }
     public AdamW Optimizer { get; }
     public TrainingRng Rng { get; }
+    /// <summary>The moving average of the trainable weights, when <see cref="ModelTrainerOptions.EmaDecay"/> asks for one.</summary>
+    public WeightEma? Ema { get; }
     /// <summary>Optimizer steps done so far.</summary>
     public long Step { get; private set; }
 
@@ -38,6 +40,7 @@ public sealed class ModelTrainer : IDisposable
         Rng = new TrainingRng(options.Seed);
         Optimizer = torch.optim.AdamW(trainable.Select(t => t.Parameter), options.LearningRate, options.AdamBeta1, options.AdamBeta2,
             options.AdamEpsilon, options.WeightDecay);
+        if (options.EmaDecay > 0) Ema = new WeightEma(trainable, options.EmaDecay);
         model.train();
     }
 
@@ -82,6 +85,7 @@ public sealed class ModelTrainer : IDisposable
         if (!double.IsFinite(gradNorm)) throw new NonFiniteLossException(Step + 1, $"the gradient norm ({gradNorm})");
         Optimizer.step();
         Step++;
+        Ema?.Update(Step);
         return new StepReport(Step, terms, lr, gradNorm, clock.Elapsed.TotalSeconds);
     }
 
@@ -137,8 +141,13 @@ public sealed class ModelTrainer : IDisposable
         return Step;
     }
 
+    /// <summary>Replaces the model's trained weights by their moving average (no-op without an EMA): call after
+    /// <see cref="Run"/>, before exporting; the checkpoints keep both.</summary>
+    public void UseAveragedWeights() => Ema?.CopyToModel();
+
     public void Dispose()
     {
+        Ema?.Dispose();
         Optimizer.Dispose();
         Rng.Dispose();
     }

@@ -23,6 +23,9 @@ public sealed record ModelTrainerOptions
     public double AdamBeta2 { get; init; } = 0.999;
     public double AdamEpsilon { get; init; } = 1e-8;
     public double WeightDecay { get; init; } = 1e-2;
+    /// <summary>Keep an exponential moving average of the trained weights with this decay (0 = none); see
+    /// <see cref="WeightEma"/>. Checkpoints carry it; <see cref="ModelTrainer.UseAveragedWeights"/> puts it into the model.</summary>
+    public double EmaDecay { get; init; }
     public long Seed { get; init; }
     /// <summary>Checkpoint every N steps (0 = only at the end); the run's last step is always checkpointed.</summary>
     public int CheckpointingSteps { get; init; } = 500;
@@ -42,6 +45,7 @@ public sealed record ModelTrainerOptions
         if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw new ArgumentException($"learning rate must be positive, got {LearningRate}");
         if (WarmupSteps < 0) throw new ArgumentException($"warm-up steps must be ≥ 0, got {WarmupSteps}");
         if (MaxGradNorm < 0) throw new ArgumentException($"max grad norm must be ≥ 0, got {MaxGradNorm}");
+        if (EmaDecay != 0 && !(EmaDecay > 0 && EmaDecay < 1)) throw new ArgumentException($"EMA decay must be 0 (off) or in (0, 1), got {EmaDecay}");
         if (CheckpointingSteps < 0) throw new ArgumentException($"checkpointing steps must be ≥ 0, got {CheckpointingSteps}");
         if (CheckpointsTotalLimit < 0) throw new ArgumentException($"checkpoints total limit must be ≥ 0, got {CheckpointsTotalLimit}");
         if (string.IsNullOrWhiteSpace(OutputDir)) throw new ArgumentException("an output folder is needed");

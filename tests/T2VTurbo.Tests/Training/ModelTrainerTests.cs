@@ -24,13 +24,14 @@ public class ModelTrainerTests(ITestOutputHelper output)
     private static int Size(AutoencoderConfig c) => 4 * c.DownFactor;
 
     private static ModelTrainer VaeTrainer(AutoencoderConfig cfg, string dir, long steps, bool resume = false, double lr = 1e-3,
-        TrainingStepFunction? wrap = null)
+        TrainingStepFunction? wrap = null, double ema = 0)
     {
         torch.manual_seed(7);
         var vae = new KlAutoencoder(cfg);
         var options = new ModelTrainerOptions
         {
             OutputDir = dir, MaxTrainSteps = steps, LearningRate = lr, Seed = 5, CheckpointingSteps = 2, CheckpointsTotalLimit = 2, Resume = resume,
+            EmaDecay = ema,
         };
         return new ModelTrainer(vae, wrap ?? VaeTraining.Step(vae, ReconstructionLoss.L1, klWeight: 1e-6), options);
     }
@@ -97,6 +98,63 @@ public class ModelTrainerTests(ITestOutputHelper output)
             using var init = new KlAutoencoder(cfg);
             var initW = init.state_dict();
             Assert.True(straight.Max(kv => (kv.Value - initW[kv.Key]).abs().max().item<float>()) > 1e-4);
+        }
+        finally
+        {
+            foreach (var d in new[] { a, b }) if (Directory.Exists(d)) Directory.Delete(d, true);
+        }
+    }
+
+    /// <summary>diffusers' EMAModel update, written out: shadow_t = d_t·shadow_{t−1} + (1 − d_t)·θ_t with
+    /// d_t = min(decay, (1 + u)/(10 + u)), u = t − 1, d_1 = 0.</summary>
+    [Fact]
+    public void The_exported_average_follows_the_ema_formula_and_survives_a_resume()
+    {
+        var cfg = VaeConfig();
+        string a = TempDir(), b = TempDir();
+        const double decay = 0.3;    // below (1+u)/(10+u) from u = 3 on, so both branches of d_t are exercised
+        try
+        {
+            Dictionary<string, Tensor>? expected = null;
+            Dictionary<string, Tensor> averaged;
+            using (var data = new InMemoryBatches(3, 2, Size(cfg), Size(cfg), batchSize: 1))
+            using (var t = VaeTrainer(cfg, a, 6, ema: decay))
+            {
+                t.Run(data, r =>
+                {
+                    double d = r.Step == 1 ? 0 : Math.Min(decay, r.Step / (9.0 + r.Step));
+                    var now = t.TrainableParameters.ToDictionary(p => p.Name, p => p.Parameter.detach().clone());
+                    expected = expected is null ? now : now.ToDictionary(kv => kv.Key, kv => expected[kv.Key] * d + kv.Value * (1 - d));
+                });
+                var raw = t.TrainableParameters.ToDictionary(p => p.Name, p => p.Parameter.detach().clone());
+                t.UseAveragedWeights();
+                averaged = t.TrainableParameters.ToDictionary(p => p.Name, p => p.Parameter.detach().clone());
+                double moved = raw.Max(kv => (kv.Value - averaged[kv.Key]).abs().max().item<float>());
+                Assert.True(moved > 1e-5, $"the average should differ from the last step's weights (max difference {moved:G3})");
+            }
+            double maxErr = expected!.Max(kv => (kv.Value - averaged[kv.Key]).abs().max().item<float>());
+            output.WriteLine($"max |EMA − formula| over {expected!.Count} tensors: {maxErr:G3}");
+            Assert.True(maxErr <= 1e-6, $"the exported average differs from the formula by {maxErr}");
+
+            using (var data = new InMemoryBatches(3, 2, Size(cfg), Size(cfg), batchSize: 1))
+            using (var t = VaeTrainer(cfg, b, 4, ema: decay))
+                t.Run(data);
+            Assert.True(File.Exists(Path.Combine(TrainingCheckpoint.Latest(b)!, WeightEma.FileName)));
+            using (var data = new InMemoryBatches(3, 2, Size(cfg), Size(cfg), batchSize: 1))
+            using (var t = VaeTrainer(cfg, b, 6, resume: true, ema: decay))
+            {
+                t.Run(data);
+                t.UseAveragedWeights();
+                double resumedErr = averaged.Max(kv => (kv.Value - t.TrainableParameters.First(p => p.Name == kv.Key).Parameter).abs().max().item<float>());
+                output.WriteLine($"max |uninterrupted EMA − resumed EMA|: {resumedErr:G3}");
+                Assert.True(resumedErr <= 1e-6, $"the resumed run's average differs by {resumedErr}");
+            }
+            using (var data = new InMemoryBatches(3, 2, Size(cfg), Size(cfg), batchSize: 1))
+            using (var t = VaeTrainer(cfg, b, 8, resume: true))
+            {
+                var e = Assert.Throws<ArgumentException>(() => t.Run(data));
+                Assert.Contains("--ema-decay", e.Message);
+            }
         }
         finally
         {
