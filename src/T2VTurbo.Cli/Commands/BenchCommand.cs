@@ -42,22 +42,13 @@ public static class BenchCommand
             var load = Stopwatch.StartNew();
             using var pipe = real
                 ? ModelLoader.Load(EmbeddedModel.Files(), GenerationMode.Turbo, dev, dt)
-                : RandomWeights(cfg, dev, dt);
+                : ModelLoader.RandomWeights(cfg, dev, dt);
             double loadSeconds = load.Elapsed.TotalSeconds;
             Run(pipe, cfg, dev, dt, parse.GetValue(frames) ?? d?.Frames ?? 16, parse.GetValue(height) ?? d?.Height ?? 320,
                 parse.GetValue(width) ?? d?.Width ?? 512, parse.GetValue(steps), parse.GetValue(repeats), parse.GetValue(json)?.FullName,
                 real ? loadSeconds : null);
         }));
         return cmd;
-    }
-
-    private static TextToVideoPipeline RandomWeights(VideoCrafter2Config cfg, Device dev, ScalarType dt)
-    {
-        torch.manual_seed(0);
-        var unetCfg = cfg.Unet with { time_cond_proj_dim = cfg.Unet.time_cond_proj_dim ?? 256 };
-        return new TextToVideoPipeline(ClipTokenizer.Default,
-            ModelLoader.Build(() => new OpenClipTextEncoder(cfg.Text), dev, dt), new Unet3D(unetCfg, dev, dt),
-            ModelLoader.Build(() => new KlAutoencoder(cfg.Vae), dev, dt), cfg.Schedule);
     }
 
     private static void Run(TextToVideoPipeline pipe, VideoCrafter2Config cfg, Device dev, ScalarType dt, int frames, int height, int width,

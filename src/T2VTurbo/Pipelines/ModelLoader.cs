@@ -102,6 +102,17 @@ public static class ModelLoader
         w.copy_(v);
     }
 
+    /// <summary>A VideoCrafter2-architecture pipeline with freshly initialised weights (each class's own init, lvdm's
+    /// zero output convolution included) and a guidance projection: what `bench` times, and the baseline a trained model
+    /// must beat (ShapesBench).</summary>
+    public static TextToVideoPipeline RandomWeights(VideoCrafter2Config cfg, Device device, ScalarType dtype, long seed = 0)
+    {
+        torch.manual_seed(seed);
+        var unetCfg = cfg.Unet with { time_cond_proj_dim = cfg.Unet.time_cond_proj_dim ?? 256 };
+        return new TextToVideoPipeline(ClipTokenizer.Default, Build(() => new OpenClipTextEncoder(cfg.Text), device, dtype),
+            new Unet3D(unetCfg, device, dtype), Build(() => new KlAutoencoder(cfg.Vae), device, dtype), cfg.Schedule);
+    }
+
     /// <summary>Constructs a module with its parameters created on <paramref name="device"/> in <paramref name="dtype"/>
     /// (no CPU float32 copy first).</summary>
     public static T Build<T>(Func<T> create, Device device, ScalarType dtype) where T : nn.Module
