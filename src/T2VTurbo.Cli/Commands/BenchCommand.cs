@@ -1,10 +1,12 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Spectre.Console;
 using T2VTurbo.Models;
 using T2VTurbo.Models.Unet;
 using T2VTurbo.Pipelines;
+using T2VTurbo.Rewards;
 using T2VTurbo.Text;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -28,8 +30,12 @@ public static class BenchCommand
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 4 };
         var repeats = new Option<int>("--repeats") { Description = "timed repetitions per stage (after one warm-up)", DefaultValueFactory = _ => 3 };
         var json = new Option<FileInfo?>("--json") { Description = "also write the numbers as JSON here" };
+        var distill = new Option<bool>("--distill") { Description = "time T2V-Turbo distillation steps (consistency + HPSv2 + ViCLIP rewards, LoRA 64) instead of generation" };
+        var noCheckpointing = new Option<bool>("--no-gradient-checkpointing") { Description = "with --distill: keep all UNet activations" };
+        var imageRewardConfig = new Option<FileInfo?>("--image-reward-config") { Description = "with --distill: OpenCLIP architecture JSON of the image reward (default: ViT-H/14)" };
+        var videoRewardConfig = new Option<FileInfo?>("--video-reward-config") { Description = "with --distill: ViCLIP architecture JSON of the video reward (default: ViCLIP-L/14)" };
         var cmd = new Command("bench", "Time text encoder, UNet step, VAE decode and a whole video on random weights (or the embedded model).")
-            { config, device, dtype, frames, height, width, steps, repeats, json, embedded };
+            { config, device, dtype, frames, height, width, steps, repeats, json, embedded, distill, noCheckpointing, imageRewardConfig, videoRewardConfig };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
             var dev = GenerateCommand.ParseDevice(parse.GetValue(device)!);
@@ -39,6 +45,19 @@ public static class BenchCommand
             var cfgPath = real ? EmbeddedModel.Files().Config : parse.GetValue(config)?.FullName;
             var cfg = cfgPath is null ? VideoCrafter2Config.Default : VideoCrafter2Config.FromFile(cfgPath);
             var d = real ? EmbeddedModel.Defaults() : null;
+            if (parse.GetValue(distill))
+            {
+                if (real) throw new ArgumentException("--distill times random full-size weights: drop --embedded");
+                static JsonObject Json(FileInfo f) => File.Exists(f.FullName)
+                    ? JsonNode.Parse(File.ReadAllText(f.FullName)) as JsonObject ?? throw new InvalidDataException($"{f.FullName}: expected a JSON object")
+                    : throw new FileNotFoundException($"config not found: {f.FullName}", f.FullName);
+                DistillBench.Run(cfg, dev, dt, parse.GetValue(frames) ?? 16, parse.GetValue(height) ?? 320, parse.GetValue(width) ?? 512,
+                    parse.GetValue(repeats), !parse.GetValue(noCheckpointing),
+                    parse.GetValue(imageRewardConfig) is { } ic ? OpenClipModelConfig.FromJson(Json(ic)) : null,
+                    parse.GetValue(videoRewardConfig) is { } vc ? T2VTurbo.Rewards.ViClip.ViClipConfig.FromJson(Json(vc)) : null,
+                    parse.GetValue(json)?.FullName);
+                return;
+            }
             var load = Stopwatch.StartNew();
             using var pipe = real
                 ? ModelLoader.Load(EmbeddedModel.Files(), GenerationMode.Turbo, dev, dt)

@@ -29,7 +29,9 @@ public sealed class LoraInjection : nn.Module
         {
             long r = t.RankFor(rank);
             var w = (Tensor)t.Module.get_parameter("weight")!;
-            var down = torch.randn(t.DownShape(r), dtype: ScalarType.Float32, device: w.device, generator: generator) / r;
+            // drawn on the CPU (a CPU generator cannot fill a CUDA tensor), so the init is the same on every device
+            using var cpuDown = torch.randn(t.DownShape(r), dtype: ScalarType.Float32, device: torch.CPU, generator: generator);
+            var down = (cpuDown / r).to(w.device);
             var up = torch.zeros(t.UpShape(r), dtype: ScalarType.Float32, device: w.device);
             inj.Add(t, up, down);
         }

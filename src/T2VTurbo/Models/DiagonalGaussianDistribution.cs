@@ -41,7 +41,8 @@ public sealed class DiagonalGaussianDistribution : IDisposable
     public Tensor Sample(Generator? generator = null)
     {
         using var scope = torch.NewDisposeScope();
-        var noise = torch.randn(Mean.shape, Mean.dtype, Mean.device, generator: generator);
+        // on the generator's own device (a CPU generator cannot fill a CUDA tensor), then moved beside the mean
+        var noise = torch.randn(Mean.shape, ScalarType.Float32, generator?.device ?? Mean.device, generator: generator);
         return Sample(noise).MoveToOuterDisposeScope();
     }
 

@@ -7,6 +7,7 @@ using T2VTurbo.Rewards.ViClip;
 using T2VTurbo.Tests.Support;
 using T2VTurbo.Text;
 using T2VTurbo.Training;
+using T2VTurbo.Training.Data;
 using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
@@ -75,7 +76,7 @@ public class ContrastiveTrainingTests(ITestOutputHelper output)
         try
         {
             // four clips with distinct captions, served as the same batch every step
-            using var data = new InMemoryBatches(4, frames, Size, Size, batchSize: 4);
+            using var data = new SyntheticVideoBatches(4, frames, Size, Size, batchSize: 4);
             using var trainer = make(dir, 20);
             var losses = new List<double>();
             trainer.Run(data, r => { losses.Add(r.Terms["loss"]); Assert.Equal(r.Terms["loss"], r.Terms[term], 5); });
@@ -125,16 +126,16 @@ public class ContrastiveTrainingTests(ITestOutputHelper output)
         {
             Dictionary<string, Tensor> Weights(ModelTrainer t) => t.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
             Dictionary<string, Tensor> straight, resumed;
-            using (var data = new InMemoryBatches(5, frames, height, width, batchSize: 2))
+            using (var data = new SyntheticVideoBatches(5, frames, height, width, batchSize: 2))
             using (var t = make(a, 4, false))
             {
                 t.Run(data);
                 straight = Weights(t);
             }
-            using (var data = new InMemoryBatches(5, frames, height, width, batchSize: 2))
+            using (var data = new SyntheticVideoBatches(5, frames, height, width, batchSize: 2))
             using (var t = make(b, 2, false))
                 t.Run(data);
-            using (var data = new InMemoryBatches(5, frames, height, width, batchSize: 2))
+            using (var data = new SyntheticVideoBatches(5, frames, height, width, batchSize: 2))
             using (var t = make(b, 4, true))
             {
                 Assert.Equal(4, t.Run(data));
@@ -173,7 +174,7 @@ public class ContrastiveTrainingTests(ITestOutputHelper output)
         TrainCommand.OpenData = (path, spec) =>
         {
             Assert.Equal("shapes/captions.csv", path);
-            return new InMemoryBatches(6, spec.Frames, spec.Height, spec.Width, spec.BatchSize);
+            return new SyntheticVideoBatches(6, spec.Frames, spec.Height, spec.Width, spec.BatchSize);
         };
         try { body(); }
         finally { TrainCommand.OpenData = previous; }

@@ -1,6 +1,7 @@
 using T2VTurbo.Cli.Commands;
 using T2VTurbo.Tests.Support;
 using T2VTurbo.Training;
+using T2VTurbo.Training.Data;
 using Xunit;
 
 namespace T2VTurbo.Tests.Training;
@@ -20,7 +21,7 @@ public class DistillCliTests
         {
             Assert.Equal("videos.csv", path);
             asked.Add(spec);
-            return new InMemoryBatches(2, spec.Frames, spec.Height, spec.Width, spec.BatchSize);
+            return new SyntheticVideoBatches(2, spec.Frames, spec.Height, spec.Width, spec.BatchSize);
         };
         try
         {

@@ -6,6 +6,7 @@ using T2VTurbo.Rewards;
 using T2VTurbo.Schedulers;
 using T2VTurbo.Tests.Support;
 using T2VTurbo.Training;
+using T2VTurbo.Training.Data;
 using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
@@ -30,7 +31,7 @@ public class DistillerTests(ITestOutputHelper output)
     private static DistillSession Load(long seed = 5) =>
         DistillSession.Load(TinyModel.WeightsPath, TinyModel.ConfigPath, torch.CPU, ScalarType.Float32, Rank, seed);
 
-    private static InMemoryBatches Data(DistillSession s, int count = 3) => new(count, Frames, Size(s), Size(s));
+    private static SyntheticVideoBatches Data(DistillSession s, int count = 3) => new(count, Frames, Size(s), Size(s));
 
     private static DistillOptions Fast => new() { LearningRate = 1e-3, LoraRank = Rank, VaeEncodeChunk = 2 };
 

@@ -4,6 +4,7 @@ using T2VTurbo.Pipelines;
 using T2VTurbo.Rewards;
 using T2VTurbo.Tests.Support;
 using T2VTurbo.Training;
+using T2VTurbo.Training.Data;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -25,7 +26,7 @@ public class ModelScopeDistillTests
             Assert.Null(s.Teacher.GuidanceEmbeddingDim);
             var options = new DistillOptions { LearningRate = 1e-3, LoraRank = 4, VaeEncodeChunk = 2, GradientCheckpointing = false, Fps = 8 };
             RewardTerm[] rewards = [new(new BrightnessReward(RewardKind.Image), 2.0, 2), new(new BrightnessReward(RewardKind.Video), 3.0, 2)];
-            using var data = new InMemoryBatches(2, 3, TinyMsModel.Size(), TinyMsModel.Size());
+            using var data = new SyntheticVideoBatches(2, 3, TinyMsModel.Size(), TinyMsModel.Size());
             using var d = new Distiller(s.Models, rewards, options);
             var before = s.Lora.LoraParameters().Select(p => p.detach().clone()).ToList();
             var opts = new DistillRunOptions { OutputDir = dir, MaxTrainSteps = 5, CheckpointingSteps = 5, ValidationSteps = 0 };

@@ -3,6 +3,7 @@ using T2VTurbo.Models;
 using T2VTurbo.Pipelines;
 using T2VTurbo.Tests.Support;
 using T2VTurbo.Training;
+using T2VTurbo.Training.Data;
 using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
@@ -46,7 +47,7 @@ public class ModelTrainerTests(ITestOutputHelper output)
         try
         {
             // one clip of two frames, served as the same batch every step
-            using var data = new InMemoryBatches(1, 2, Size(cfg), Size(cfg), batchSize: 1);
+            using var data = new SyntheticVideoBatches(1, 2, Size(cfg), Size(cfg), batchSize: 1);
             using var trainer = VaeTrainer(cfg, dir, 20);
             var losses = new List<double>();
             trainer.Run(data, r => losses.Add(r.Terms["loss"]));
@@ -69,17 +70,17 @@ public class ModelTrainerTests(ITestOutputHelper output)
         {
             Dictionary<string, Tensor> Weights(ModelTrainer t) => t.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
             Dictionary<string, Tensor> straight;
-            using (var data = new InMemoryBatches(3, 2, Size(cfg), Size(cfg), batchSize: 1))
+            using (var data = new SyntheticVideoBatches(3, 2, Size(cfg), Size(cfg), batchSize: 1))
             using (var t = VaeTrainer(cfg, a, 4))
             {
                 t.Run(data);
                 straight = Weights(t);
             }
-            using (var data = new InMemoryBatches(3, 2, Size(cfg), Size(cfg), batchSize: 1))
+            using (var data = new SyntheticVideoBatches(3, 2, Size(cfg), Size(cfg), batchSize: 1))
             using (var t = VaeTrainer(cfg, b, 2))
                 t.Run(data);
             Dictionary<string, Tensor> resumed;
-            using (var data = new InMemoryBatches(3, 2, Size(cfg), Size(cfg), batchSize: 1))
+            using (var data = new SyntheticVideoBatches(3, 2, Size(cfg), Size(cfg), batchSize: 1))
             using (var t = VaeTrainer(cfg, b, 4, resume: true))
             {
                 Assert.Equal(4, t.Run(data));
@@ -117,7 +118,7 @@ public class ModelTrainerTests(ITestOutputHelper output)
         {
             Dictionary<string, Tensor>? expected = null;
             Dictionary<string, Tensor> averaged;
-            using (var data = new InMemoryBatches(3, 2, Size(cfg), Size(cfg), batchSize: 1))
+            using (var data = new SyntheticVideoBatches(3, 2, Size(cfg), Size(cfg), batchSize: 1))
             using (var t = VaeTrainer(cfg, a, 6, ema: decay))
             {
                 t.Run(data, r =>
@@ -136,11 +137,11 @@ public class ModelTrainerTests(ITestOutputHelper output)
             output.WriteLine($"max |EMA − formula| over {expected!.Count} tensors: {maxErr:G3}");
             Assert.True(maxErr <= 1e-6, $"the exported average differs from the formula by {maxErr}");
 
-            using (var data = new InMemoryBatches(3, 2, Size(cfg), Size(cfg), batchSize: 1))
+            using (var data = new SyntheticVideoBatches(3, 2, Size(cfg), Size(cfg), batchSize: 1))
             using (var t = VaeTrainer(cfg, b, 4, ema: decay))
                 t.Run(data);
             Assert.True(File.Exists(Path.Combine(TrainingCheckpoint.Latest(b)!, WeightEma.FileName)));
-            using (var data = new InMemoryBatches(3, 2, Size(cfg), Size(cfg), batchSize: 1))
+            using (var data = new SyntheticVideoBatches(3, 2, Size(cfg), Size(cfg), batchSize: 1))
             using (var t = VaeTrainer(cfg, b, 6, resume: true, ema: decay))
             {
                 t.Run(data);
@@ -149,7 +150,7 @@ public class ModelTrainerTests(ITestOutputHelper output)
                 output.WriteLine($"max |uninterrupted EMA − resumed EMA|: {resumedErr:G3}");
                 Assert.True(resumedErr <= 1e-6, $"the resumed run's average differs by {resumedErr}");
             }
-            using (var data = new InMemoryBatches(3, 2, Size(cfg), Size(cfg), batchSize: 1))
+            using (var data = new SyntheticVideoBatches(3, 2, Size(cfg), Size(cfg), batchSize: 1))
             using (var t = VaeTrainer(cfg, b, 8, resume: true))
             {
                 var e = Assert.Throws<ArgumentException>(() => t.Run(data));
@@ -169,7 +170,7 @@ public class ModelTrainerTests(ITestOutputHelper output)
         var dir = TempDir();
         try
         {
-            using var data = new InMemoryBatches(2, 2, Size(cfg), Size(cfg), batchSize: 1);
+            using var data = new SyntheticVideoBatches(2, 2, Size(cfg), Size(cfg), batchSize: 1);
             torch.manual_seed(7);
             var vae = new KlAutoencoder(cfg);
             var inner = VaeTraining.Step(vae);
@@ -203,7 +204,7 @@ public class ModelTrainerTests(ITestOutputHelper output)
             Dictionary<string, Tensor> Train(string dir, long steps, bool resume)
             {
                 using var models = TeacherModels.Create(cfg, TinyModel.WeightsPath, null, seed: 9, torch.CPU);
-                using var data = new InMemoryBatches(3, 3, size, size, batchSize: 2);
+                using var data = new SyntheticVideoBatches(3, 3, size, size, batchSize: 2);
                 var options = new ModelTrainerOptions { OutputDir = dir, MaxTrainSteps = steps, LearningRate = 1e-3, Seed = 9, CheckpointingSteps = 1, Resume = resume };
                 using var t = new ModelTrainer(models.Unet, TeacherTraining.Step(models, fps: 8, uncondProbability: 0.5), options);
                 t.Run(data);

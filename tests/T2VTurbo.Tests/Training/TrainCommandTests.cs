@@ -6,6 +6,7 @@ using T2VTurbo.Pipelines;
 using T2VTurbo.ShapesBench;
 using T2VTurbo.Tests.Support;
 using T2VTurbo.Training;
+using T2VTurbo.Training.Data;
 using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
@@ -28,7 +29,7 @@ public class TrainCommandTests(ITestOutputHelper output)
         {
             Assert.Equal("shapes/captions.csv", path);
             asked.Add(spec);
-            return new InMemoryBatches(3, spec.Frames, spec.Height, spec.Width, spec.BatchSize);
+            return new SyntheticVideoBatches(3, spec.Frames, spec.Height, spec.Width, spec.BatchSize);
         };
         try { return body(asked); }
         finally { TrainCommand.OpenData = previous; }

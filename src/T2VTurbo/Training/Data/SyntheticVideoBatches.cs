@@ -1,19 +1,19 @@
-using T2VTurbo.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace T2VTurbo.Tests.Support;
+namespace T2VTurbo.Training.Data;
 
 /// <summary>A synthetic, endless training set: <paramref name="count"/> smooth random videos in [−1, 1] (from a fixed
-/// seed) with captions, served in order in batches, cycling. Position = index of the next video.</summary>
-public sealed class InMemoryBatches : ITrainingBatches
+/// seed) with captions, served in order in batches, cycling. Position = index of the next video. For tests and for
+/// timing a training step (`bench --distill`) without a data set.</summary>
+public sealed class SyntheticVideoBatches : ITrainingBatches
 {
     private readonly Tensor videos;   // [count, 3, T, H, W]
     private readonly string[] captions;
     private readonly int batchSize;
     private long next;
 
-    public InMemoryBatches(int count, int frames, int height, int width, int batchSize = 1, long seed = 11)
+    public SyntheticVideoBatches(int count, int frames, int height, int width, int batchSize = 1, long seed = 11)
     {
         this.batchSize = batchSize;
         var g = new Generator((ulong)seed, torch.CPU);
