@@ -21,6 +21,9 @@ else
   t2v() { dotnet src/T2VTurbo.Cli/bin/Release/net10.0/t2v-turbo.dll "$@"; }
 fi
 dev=(--device "${DEVICE:-cpu}")
+# Trainers run with --resume, so a stage that dies (a killed process, or the rare native error TorchSharp can raise in a
+# long run, see docs/shapesbench.md) is retried once from its last checkpoint instead of ending the recipe.
+resumable() { t2v "$@" || { echo "t2v-turbo $1 $2 failed (exit $?); retrying once from its last checkpoint" >&2; t2v "$@"; }; }
 mkdir -p "$work"
 start=$(date +%s)
 last=$start
@@ -36,25 +39,25 @@ stage data
 [ -f "$work/judge-data/ground_truth.json" ] || t2v shapes make --count "$(count 600)" --seed 2 --out "$work/judge-data" --split train "${common[@]}"
 stage judge-data
 
-t2v train vae "${cache[@]}" --data "$work/data" --config "$cfg/teacher.json" --output "$work/vae" --batch-size 16 --frames 1 --size 32 \
+resumable train vae "${cache[@]}" --data "$work/data" --config "$cfg/teacher.json" --output "$work/vae" --batch-size 16 --frames 1 --size 32 \
   --lr 4e-4 --max-train-steps "$(steps 1500)" --resume
 stage vae
-t2v train clip "${cache[@]}" --data "$work/data" --config "$cfg/clip.json" --output "$work/clip" --batch-size 32 --frames 8 --size 32 \
+resumable train clip "${cache[@]}" --data "$work/data" --config "$cfg/clip.json" --output "$work/clip" --batch-size 32 --frames 8 --size 32 \
   --max-train-steps "$(steps 1500)" --resume
 stage clip
-t2v train viclip "${cache[@]}" --data "$work/data" --config "$cfg/viclip.json" --output "$work/viclip" --batch-size 16 --frames 8 --size 32 \
+resumable train viclip "${cache[@]}" --data "$work/data" --config "$cfg/viclip.json" --output "$work/viclip" --batch-size 16 --frames 8 --size 32 \
   --max-train-steps "$(steps 1000)" --resume
 stage viclip
-t2v train teacher "${cache[@]}" --data "$work/data" --config "$cfg/teacher.json" --output "$work/teacher" --vae "$work/vae/vae.safetensors" \
+resumable train teacher "${cache[@]}" --data "$work/data" --config "$cfg/teacher.json" --output "$work/teacher" --vae "$work/vae/vae.safetensors" \
   --text "$work/clip/text.safetensors" --batch-size 16 --frames 8 --size 32 --lr 5e-4 --lr-warmup-steps 100 --max-train-steps "$(steps 2500)" --resume \
   --ema-decay 0.999   # exported weights = the moving average: the raw weights of a constant-lr run fluctuate (docs/shapesbench.md)
 stage teacher
 
 # The judges: the same classes, another seed, a disjoint data set; never used in training.
-t2v train clip "${cache[@]}" --data "$work/judge-data" --config "$cfg/clip.json" --output "$work/judge-clip" --seed 99 --batch-size 32 \
+resumable train clip "${cache[@]}" --data "$work/judge-data" --config "$cfg/clip.json" --output "$work/judge-clip" --seed 99 --batch-size 32 \
   --frames 8 --size 32 --max-train-steps "$(steps 1000)" --resume
 stage judge-clip
-t2v train viclip "${cache[@]}" --data "$work/judge-data" --config "$cfg/viclip.json" --output "$work/judge-viclip" --seed 99 --batch-size 16 \
+resumable train viclip "${cache[@]}" --data "$work/judge-data" --config "$cfg/viclip.json" --output "$work/judge-viclip" --seed 99 --batch-size 16 \
   --frames 8 --size 32 --max-train-steps "$(steps 800)" --resume
 stage judge-viclip
 
@@ -62,9 +65,9 @@ teacher="$work/teacher/model.safetensors"
 distill=("${cache[@]}" --teacher "$teacher" --config "$cfg/teacher.json" --data "$work/data" --n-frames 8 --fps 8 --height 32 --width 32
   --lora-rank 16 --learning-rate 5e-4 --train-batch-size 4 --checkpointing-steps 100 --validation-steps 0 --resume --dtype fp32
   --w-min 0.5 --w-max 1.5)   # CFG scale 1 + w ∈ [1.5, 2.5]: this small teacher is best near 2 (12 gives black blobs; docs/shapesbench.md)
-t2v distill "${distill[@]}" --output "$work/vcm" --image-reward none --video-reward none --max-train-steps "$(steps 300)"
+resumable distill "${distill[@]}" --output "$work/vcm" --image-reward none --video-reward none --max-train-steps "$(steps 300)"
 stage vcm
-t2v distill "${distill[@]}" --output "$work/turbo" --max-train-steps "$(steps 300)" \
+resumable distill "${distill[@]}" --output "$work/turbo" --max-train-steps "$(steps 300)" \
   --image-reward clip --image-reward-path "$work/clip/clip.safetensors" --image-reward-config "$cfg/clip.json" \
   --reward-frame-bsz 4 --reward-scale "${IMAGE_REWARD_SCALE:-1.0}" \
   --video-reward vi_clip --video-rm-ckpt "$work/viclip/viclip.safetensors" --video-reward-config "$cfg/viclip.json" \
