@@ -37,10 +37,10 @@ public sealed class WeightEma : IDisposable
     /// <summary>Moves the average toward the current weights; call once after each optimizer step.</summary>
     public void Update(long step)
     {
-        double oneMinus = 1.0 - DecayAt(step);
+        double weight = 1.0 - DecayAt(step);
         using var _ = torch.no_grad();
         foreach (var (_, source, shadow) in items)
-            shadow.add_(source.detach() - shadow, alpha: oneMinus);
+            shadow.lerp_(source, weight);          // shadow += (1 − d_t)·(θ − shadow), in place: no temporaries per step
     }
 
     /// <summary>Copies the averaged weights into the model's parameters (before exporting it).</summary>
