@@ -6,7 +6,8 @@
 # Usage: scripts/shapesbench.sh [WORK_DIR]      SMOKE=1 runs a few steps of each stage (a wiring check, minutes);
 #        SHIP=1 copies the resulting default model into models/shapesbench/. The table: scripts/shapesbench-eval.sh.
 #        DEVICE=cuda trains on the GPU (fp32, as on the CPU); T2V_RUN="bash .device/run.sh" runs a packed program
-#        instead of building here (a machine without the .NET SDK).
+#        instead of building here (a machine without the .NET SDK). IMAGE_REWARD_SCALE / VIDEO_REWARD_SCALE (default 1.0 /
+#        2.0, the reference's β) change the T2V-Turbo stage's reward weights (the ablations in docs/shapesbench.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-runs/shapesbench}

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using Spectre.Console;
 using T2VTurbo.Models;
 using T2VTurbo.Models.Unet;
@@ -48,13 +47,10 @@ public static class BenchCommand
             if (parse.GetValue(distill))
             {
                 if (real) throw new ArgumentException("--distill times random full-size weights: drop --embedded");
-                static JsonObject Json(FileInfo f) => File.Exists(f.FullName)
-                    ? JsonNode.Parse(File.ReadAllText(f.FullName)) as JsonObject ?? throw new InvalidDataException($"{f.FullName}: expected a JSON object")
-                    : throw new FileNotFoundException($"config not found: {f.FullName}", f.FullName);
                 DistillBench.Run(cfg, dev, dt, parse.GetValue(frames) ?? 16, parse.GetValue(height) ?? 320, parse.GetValue(width) ?? 512,
                     parse.GetValue(repeats), !parse.GetValue(noCheckpointing),
-                    parse.GetValue(imageRewardConfig) is { } ic ? OpenClipModelConfig.FromJson(Json(ic)) : null,
-                    parse.GetValue(videoRewardConfig) is { } vc ? T2VTurbo.Rewards.ViClip.ViClipConfig.FromJson(Json(vc)) : null,
+                    parse.GetValue(imageRewardConfig) is { } ic ? OpenClipModelConfig.FromJson(EvalCommand.ReadJson(ic)) : null,
+                    parse.GetValue(videoRewardConfig) is { } vc ? T2VTurbo.Rewards.ViClip.ViClipConfig.FromJson(EvalCommand.ReadJson(vc)) : null,
                     parse.GetValue(json)?.FullName);
                 return;
             }

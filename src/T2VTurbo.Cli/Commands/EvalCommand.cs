@@ -124,7 +124,7 @@ public static class EvalCommand
         return new ViClipReward(model);
     }
 
-    private static JsonObject ReadJson(FileInfo f)
+    internal static JsonObject ReadJson(FileInfo f)
     {
         if (!f.Exists) throw new FileNotFoundException($"config not found: {f.FullName}");
         return JsonNode.Parse(File.ReadAllText(f.FullName)) as JsonObject

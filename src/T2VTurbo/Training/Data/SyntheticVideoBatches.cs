@@ -28,7 +28,8 @@ public sealed class SyntheticVideoBatches : ITrainingBatches
     {
         var idx = Enumerable.Range(0, batchSize).Select(i => (next + i) % videos.shape[0]).ToArray();
         next += batchSize;
-        return new TrainingBatch(videos.index_select(0, torch.tensor(idx)), idx.Select(i => captions[i]).ToArray());
+        using var index = torch.tensor(idx);
+        return new TrainingBatch(videos.index_select(0, index), idx.Select(i => captions[i]).ToArray());
     }
 
     public string Position => next.ToString();
