@@ -43,6 +43,7 @@ public static class TrainCommand
         public readonly Option<int> CacheMb = new("--data-cache-mb") { Description = "keep decoded videos in memory up to this many MB, and a copy in .t2v-cache/ beside them for later runs (small data sets: avoids decoding every clip every step)", DefaultValueFactory = _ => 0 };
         public readonly Option<bool> Resume = new("--resume") { Description = "continue from the newest checkpoint in --output" };
         public readonly Option<long> MaxSteps;
+        public readonly Option<double?> MaxMinutes = new("--max-train-minutes") { Description = "also stop after this many minutes of training (checkpointed and exported like a finished run; a resume gets a fresh budget)" };
         public readonly Option<int> Batch;
         public readonly Option<int> Frames;
         public readonly Option<int> Size;
@@ -68,7 +69,7 @@ public static class TrainCommand
 
         public void AddTo(Command c)
         {
-            foreach (Option o in new Option[] { Data, Config, Output, Resume, CacheMb, MaxSteps, Batch, Frames, Size, Fps, Lr, Warmup, Clip, WeightDecay, Ema, Seed, CkptSteps, CkptLimit, Device })
+            foreach (Option o in new Option[] { Data, Config, Output, Resume, CacheMb, MaxSteps, MaxMinutes, Batch, Frames, Size, Fps, Lr, Warmup, Clip, WeightDecay, Ema, Seed, CkptSteps, CkptLimit, Device })
                 c.Options.Add(o);
         }
 
@@ -82,7 +83,8 @@ public static class TrainCommand
                 args[r.Option.Name.TrimStart('-')] = string.Join(" ", r.Tokens.Select(t => t.Value));
             return new ModelTrainerOptions
             {
-                OutputDir = p.GetValue(Output)!, MaxTrainSteps = p.GetValue(MaxSteps), LearningRate = p.GetValue(Lr), WarmupSteps = p.GetValue(Warmup),
+                OutputDir = p.GetValue(Output)!, MaxTrainSteps = p.GetValue(MaxSteps),
+                MaxTrainTime = p.GetValue(MaxMinutes) is double m ? TimeSpan.FromMinutes(m) : null, LearningRate = p.GetValue(Lr), WarmupSteps = p.GetValue(Warmup),
                 MaxGradNorm = p.GetValue(Clip), WeightDecay = p.GetValue(WeightDecay), EmaDecay = p.GetValue(Ema), Seed = p.GetValue(Seed), CheckpointingSteps = p.GetValue(CkptSteps),
                 CheckpointsTotalLimit = p.GetValue(CkptLimit), Resume = p.GetValue(Resume), Args = args, LogHeader = logHeader,
             };
@@ -265,6 +267,8 @@ public static class TrainCommand
                     throw new InvalidOperationException($"{e.Message}. Last good checkpoint: {last} (continue with --resume)");
                 }
             });
+        if (trainer.StoppedByTime)
+            AnsiConsole.MarkupLine($"stopped at step {trainer.Step} of {o.MaxTrainSteps}: the --max-train-minutes limit ({o.MaxTrainTime!.Value.TotalMinutes:G4} min) was reached");
         if (trainer.Ema is { } ema)
         {
             trainer.UseAveragedWeights();

@@ -89,7 +89,8 @@ public sealed class ModelTrainer : IDisposable
         return new StepReport(Step, terms, lr, gradNorm, clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>Trains until <see cref="ModelTrainerOptions.MaxTrainSteps"/>, resuming first when asked.</summary>
+    /// <summary>Trains until <see cref="ModelTrainerOptions.MaxTrainSteps"/> (or <see cref="ModelTrainerOptions.MaxTrainTime"/>),
+    /// resuming first when asked.</summary>
     /// <param name="onStep">called after every step (progress display); may throw to stop the run.</param>
     /// <returns>the step reached.</returns>
     public long Run(ITrainingBatches data, Action<StepReport>? onStep = null, CancellationToken cancellationToken = default)
@@ -114,8 +115,16 @@ public sealed class ModelTrainer : IDisposable
         }
 
         long lastSaved = Step;
+        StoppedByTime = false;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         while (Step < o.MaxTrainSteps)
         {
+            if (o.MaxTrainTime is { } limit && clock.Elapsed >= limit)
+            {
+                StoppedByTime = true;
+                DistillRun.AppendLog(logPath, new JsonObject { ["step"] = Step, ["stopped"] = $"time limit {limit.TotalMinutes:G4} min reached" });
+                break;
+            }
             cancellationToken.ThrowIfCancellationRequested();
             StepReport report;
             try
@@ -140,6 +149,9 @@ public sealed class ModelTrainer : IDisposable
         if (lastSaved != Step || TrainingCheckpoint.Latest(o.OutputDir) is null) ModelCheckpoint.Save(o.OutputDir, this, data.Position);
         return Step;
     }
+
+    /// <summary>True when the last <see cref="Run"/> ended at <see cref="ModelTrainerOptions.MaxTrainTime"/> before its step count.</summary>
+    public bool StoppedByTime { get; private set; }
 
     /// <summary>Replaces the model's trained weights by their moving average (no-op without an EMA): call after
     /// <see cref="Run"/>, before exporting; the checkpoints keep both.</summary>

@@ -14,6 +14,9 @@ public sealed record ModelTrainerOptions
 {
     public required string OutputDir { get; init; }
     public long MaxTrainSteps { get; init; } = 1000;
+    /// <summary>Also stop (checkpointed, like the last step) once this much wall-clock time has passed in this
+    /// invocation (null = no limit): a fixed budget on machines of unknown speed. A resume starts a fresh budget.</summary>
+    public TimeSpan? MaxTrainTime { get; init; }
     public double LearningRate { get; init; } = 1e-4;
     /// <summary>Linear warm-up over the first WarmupSteps steps (0 = constant from the start).</summary>
     public int WarmupSteps { get; init; }
@@ -43,6 +46,7 @@ public sealed record ModelTrainerOptions
     {
         if (MaxTrainSteps < 0) throw new ArgumentException($"max train steps must be ≥ 0, got {MaxTrainSteps}");
         if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw new ArgumentException($"learning rate must be positive, got {LearningRate}");
+        if (MaxTrainTime is { } t && t <= TimeSpan.Zero) throw new ArgumentException($"max train time must be positive, got {t}");
         if (WarmupSteps < 0) throw new ArgumentException($"warm-up steps must be ≥ 0, got {WarmupSteps}");
         if (MaxGradNorm < 0) throw new ArgumentException($"max grad norm must be ≥ 0, got {MaxGradNorm}");
         if (EmaDecay != 0 && !(EmaDecay > 0 && EmaDecay < 1)) throw new ArgumentException($"EMA decay must be 0 (off) or in (0, 1), got {EmaDecay}");

@@ -25,14 +25,14 @@ public class ModelTrainerTests(ITestOutputHelper output)
     private static int Size(AutoencoderConfig c) => 4 * c.DownFactor;
 
     private static ModelTrainer VaeTrainer(AutoencoderConfig cfg, string dir, long steps, bool resume = false, double lr = 1e-3,
-        TrainingStepFunction? wrap = null, double ema = 0)
+        TrainingStepFunction? wrap = null, double ema = 0, TimeSpan? time = null)
     {
         torch.manual_seed(7);
         var vae = new KlAutoencoder(cfg);
         var options = new ModelTrainerOptions
         {
             OutputDir = dir, MaxTrainSteps = steps, LearningRate = lr, Seed = 5, CheckpointingSteps = 2, CheckpointsTotalLimit = 2, Resume = resume,
-            EmaDecay = ema,
+            EmaDecay = ema, MaxTrainTime = time,
         };
         return new ModelTrainer(vae, wrap ?? VaeTraining.Step(vae, ReconstructionLoss.L1, klWeight: 1e-6), options);
     }
@@ -57,6 +57,30 @@ public class ModelTrainerTests(ITestOutputHelper output)
             output.WriteLine($"loss: first 3 steps {first:G4}, last 3 steps {last:G4}; all: {string.Join(", ", losses.Select(l => l.ToString("G3")))}");
             Assert.True(last < 0.8 * first, $"the loss should fall over 20 steps: {first:G4} → {last:G4}");
             Assert.Equal(20, File.ReadAllLines(Path.Combine(dir, DistillRun.LogFile)).Length);
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void A_time_limit_stops_the_run_with_a_checkpoint_of_its_last_step()
+    {
+        var cfg = VaeConfig();
+        var dir = TempDir();
+        try
+        {
+            using var data = new SyntheticVideoBatches(1, 2, Size(cfg), Size(cfg), batchSize: 1);
+            KlAutoencoder? vae = null;
+            TrainingStepFunction slow = (batch, rng) => { Thread.Sleep(40); return VaeTraining.Step(vae!, ReconstructionLoss.L1)(batch, rng); };
+            using var trainer = VaeTrainer(cfg, dir, 10_000, wrap: slow, time: TimeSpan.FromMilliseconds(300));
+            vae = (KlAutoencoder)trainer.Model;
+            long step = trainer.Run(data);
+            output.WriteLine($"stopped at step {step} of 10000 after a 300 ms limit (≥ 40 ms a step)");
+            Assert.True(trainer.StoppedByTime, "the run should report that the time limit stopped it");
+            Assert.InRange(step, 1, 9);
+            Assert.Equal(step, TrainingCheckpoint.List(dir).Last().Step);
+            var last = JsonNode.Parse(File.ReadAllLines(Path.Combine(dir, DistillRun.LogFile)).Last())!;
+            Assert.Equal(step, last["step"]!.GetValue<long>());
+            Assert.Contains("time limit", last["stopped"]!.GetValue<string>());
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }
