@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # ShapesBench table: evaluates the recipe's models (scripts/shapesbench.sh) on seen and held-out prompts with the
 # analyzer and the judge pair that training never saw, and writes docs/shapesbench/ (table rows + one GIF per row).
-#   teacher 50-step DDIM + CFG, teacher 4-step DDIM (CFG scale 2: this small teacher's best, see docs/shapesbench.md),
-#   VCM 4-step, T2V-Turbo 4- and 8-step (w = 1.0, the middle of the distillation's w range, from the config).
+#   teacher 50-step DDIM + CFG, teacher 4-step DDIM (CFG scale 7.5, see docs/shapesbench.md),
+#   VCM 4-step, T2V-Turbo 4- and 8-step (w = 7.5, the reference default, from the config).
 # Usage: scripts/shapesbench-eval.sh [WORK_DIR] [SEEDS]     (WORK_DIR as given to the recipe; SEEDS default 0,1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,8 +25,8 @@ judges=(--image-judge "$work/judge-clip/clip.safetensors" --image-judge-config "
   --video-judge "$work/judge-viclip/viclip.safetensors" --video-judge-config "$cfg/viclip.json")
 mkdir -p "$docs"
 rows=(
-  "teacher-ddim50|--mode teacher --steps 50 --guidance 2"
-  "teacher-ddim4|--mode teacher --steps 4 --guidance 2"
+  "teacher-ddim50|--mode teacher --steps 50 --guidance 7.5"
+  "teacher-ddim4|--mode teacher --steps 4 --guidance 7.5"
   "vcm-4|--lora $vcm --steps 4"
   "t2v-turbo-4|--lora $turbo --steps 4"
   "t2v-turbo-8|--lora $turbo --steps 8"

@@ -48,8 +48,8 @@ stage judge-data
 
 # MSE, not L1: under L1 this VAE settles on grey blobs (the analyzer reads the prompt's colour in 34 % of its
 # reconstructions after 1,500 steps; MSE at lr 1e-3 reaches 51 % in 500 steps, docs/shapesbench.md)
-resumable train vae "${cache[@]}" --data "$work/data" --config "$cfg/teacher.json" --output "$work/vae" --batch-size "${VAE_BATCH:-16}" --frames 1 --size 32 \
-  --rec-loss mse --lr 1e-3 --lr-warmup-steps 100 --max-train-steps "$(steps "${VAE_STEPS:-1500}")" "${vae_time[@]}" --resume
+resumable train vae "${cache[@]}" --data "$work/data" --config "$cfg/teacher.json" --output "$work/vae" --batch-size "${VAE_BATCH:-32}" --frames 1 --size 32 \
+  --rec-loss mse --lr 1e-3 --lr-warmup-steps 100 --max-train-steps "$(steps "${VAE_STEPS:-3000}")" "${vae_time[@]}" --resume
 stage vae
 resumable train clip "${cache[@]}" --data "$work/data" --config "$cfg/clip.json" --output "$work/clip" --batch-size 32 --frames 8 --size 32 \
   --max-train-steps "$(steps 1500)" --resume
@@ -58,8 +58,8 @@ resumable train viclip "${cache[@]}" --data "$work/data" --config "$cfg/viclip.j
   --max-train-steps "$(steps 1000)" --resume
 stage viclip
 resumable train teacher "${cache[@]}" --data "$work/data" --config "$cfg/teacher.json" --output "$work/teacher" --vae "$work/vae/vae.safetensors" \
-  --text "$work/clip/text.safetensors" --batch-size "${TEACHER_BATCH:-16}" --frames 8 --size 32 --lr "${TEACHER_LR:-5e-4}" --lr-warmup-steps 100 \
-  --max-train-steps "$(steps "${TEACHER_STEPS:-2500}")" "${teacher_time[@]}" --resume \
+  --text "$work/clip/text.safetensors" --batch-size "${TEACHER_BATCH:-16}" --frames 8 --size 32 --lr "${TEACHER_LR:-1e-3}" --lr-warmup-steps 100 \
+  --max-train-steps "$(steps "${TEACHER_STEPS:-3000}")" "${teacher_time[@]}" --resume \
   --ema-decay 0.999   # exported weights = the moving average: the raw weights of a constant-lr run fluctuate (docs/shapesbench.md)
 stage teacher
 
@@ -73,8 +73,8 @@ stage judge-viclip
 
 teacher="$work/teacher/model.safetensors"
 distill=("${cache[@]}" --teacher "$teacher" --config "$cfg/teacher.json" --data "$work/data" --n-frames 8 --fps 8 --height 32 --width 32
-  --lora-rank 16 --learning-rate 5e-4 --train-batch-size 4 --checkpointing-steps 100 --validation-steps 0 --resume --dtype fp32
-  --w-min 0.5 --w-max 1.5)   # CFG scale 1 + w ∈ [1.5, 2.5]: this small teacher is best near 2 (12 gives black blobs; docs/shapesbench.md)
+  --lora-rank 16 --learning-rate 5e-4 --train-batch-size 4 --checkpointing-steps 100 --validation-steps 0 --resume --dtype fp32)
+# guidance w ∈ [5, 15] (CFG 6–16), the reference's range: this teacher's analyzer scores rise from CFG 2 to 7.5 and stay at 12
 resumable distill "${distill[@]}" --output "$work/vcm" --image-reward none --video-reward none --max-train-steps "$(steps 300)"
 stage vcm
 resumable distill "${distill[@]}" --output "$work/turbo" --max-train-steps "$(steps 300)" \
