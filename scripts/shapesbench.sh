@@ -7,7 +7,7 @@
 #        SHIP=1 copies the resulting default model into models/shapesbench/. The table: scripts/shapesbench-eval.sh.
 #        DEVICE=cuda trains on the GPU (fp32, as on the CPU); T2V_RUN="bash .device/run.sh" runs a packed program
 #        instead of building here (a machine without the .NET SDK). IMAGE_REWARD_SCALE / VIDEO_REWARD_SCALE (default 1.0 /
-#        2.0, the reference's β) change the T2V-Turbo stage's reward weights (the ablations in docs/shapesbench.md).
+#        2.0, the reference's β) change the T2V-Turbo stage's reward weights (for ablations).
 #        VAE_BATCH, VAE_STEPS, VAE_MINUTES, TEACHER_BATCH, TEACHER_LR, TEACHER_STEPS, TEACHER_MINUTES: the GPU profile
 #        (docs/shapesbench.md gives the values the shipped model was trained with).
 set -euo pipefail
