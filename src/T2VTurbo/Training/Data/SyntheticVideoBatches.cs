@@ -16,11 +16,12 @@ public sealed class SyntheticVideoBatches : ITrainingBatches
     public SyntheticVideoBatches(int count, int frames, int height, int width, int batchSize = 1, long seed = 11)
     {
         this.batchSize = batchSize;
-        var g = new Generator((ulong)seed, torch.CPU);
+        using var g = new Generator((ulong)seed, torch.CPU);
+        using var scope = torch.NewDisposeScope();
         // low-frequency content, like real video, upsampled from a coarse grid
         var coarse = torch.rand(new long[] { count, 3 * frames, 4, 4 }, generator: g) * 2 - 1;
         videos = torch.nn.functional.interpolate(coarse, new long[] { height, width }, mode: InterpolationMode.Bilinear, align_corners: false)
-            .reshape(count, 3, frames, height, width).contiguous();
+            .reshape(count, 3, frames, height, width).contiguous().MoveToOuterDisposeScope();
         captions = Enumerable.Range(0, count).Select(i => $"a shape number {i} moving").ToArray();
     }
 
